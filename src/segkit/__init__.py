@@ -1,1 +1,3 @@
-"""segkit."""
+"""segkit: per-period customer-value reports."""
+
+__version__ = "0.1.0"

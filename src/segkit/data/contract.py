@@ -48,6 +48,9 @@ class Table:
     required: bool = False
     #: Columns whose combination must be unique, if any.
     unique: tuple[str, ...] = field(default_factory=tuple)
+    #: The date at which a row becomes known; an as-of view keeps rows dated before the cut-off
+    #: and blanks any other date of the row that falls on or after it (not yet known then).
+    event: str | None = None
 
     def column(self, name: str) -> Column:
         for col in self.columns:
@@ -66,20 +69,40 @@ TRANSACTIONS = Table(
     (
         Column("customer_id", "id", description="Who bought."),
         Column("date", "date", description="When (date or timestamp)."),
-        Column("amount", "number", description="Net revenue of the row in the report currency; "
-               "negative for returns and refunds."),
-        Column("order_id", "id", required=False, nullable=True,
-               description="Order the row belongs to; rows of one order count as one purchase."),
-        Column("margin", "number", required=False, nullable=True,
-               description="Gross margin of the row (same currency as amount)."),
-        Column("cost", "number", required=False, nullable=True,
-               description="Cost of goods; margin = amount - cost when margin is absent."),
+        Column(
+            "amount",
+            "number",
+            description="Net revenue of the row in the report currency; "
+            "negative for returns and refunds.",
+        ),
+        Column(
+            "order_id",
+            "id",
+            required=False,
+            nullable=True,
+            description="Order the row belongs to; rows of one order count as one purchase.",
+        ),
+        Column(
+            "margin",
+            "number",
+            required=False,
+            nullable=True,
+            description="Gross margin of the row (same currency as amount).",
+        ),
+        Column(
+            "cost",
+            "number",
+            required=False,
+            nullable=True,
+            description="Cost of goods; margin = amount - cost when margin is absent.",
+        ),
         Column("quantity", "number", required=False, nullable=True),
         Column("product", "text", required=False, nullable=True),
         Column("category", "text", required=False, nullable=True),
         Column("channel", "text", required=False, nullable=True),
     ),
     required=True,
+    event="date",
 )
 
 CUSTOMERS = Table(
@@ -89,13 +112,24 @@ CUSTOMERS = Table(
     (
         Column("customer_id", "id"),
         Column("signup_date", "date", required=False, nullable=True),
-        Column("acquisition_source", "text", required=False, nullable=True,
-               description="How the customer heard of us (channel)."),
+        Column(
+            "acquisition_source",
+            "text",
+            required=False,
+            nullable=True,
+            description="How the customer heard of us (channel).",
+        ),
         Column("region", "text", required=False, nullable=True),
-        Column("name", "text", required=False, nullable=True,
-               description="Display name; personal, masked in reports unless asked for."),
+        Column(
+            "name",
+            "text",
+            required=False,
+            nullable=True,
+            description="Display name; personal, masked in reports unless asked for.",
+        ),
     ),
     unique=("customer_id",),
+    event="signup_date",
 )
 
 SUBSCRIPTIONS = Table(
@@ -108,6 +142,7 @@ SUBSCRIPTIONS = Table(
         Column("end_date", "date", nullable=True),
         Column("monthly_value", "number", minimum=0.0),
     ),
+    event="start_date",
 )
 
 SURVEYS = Table(
@@ -116,11 +151,24 @@ SURVEYS = Table(
     (
         Column("customer_id", "id"),
         Column("date", "date"),
-        Column("nps", "number", nullable=True, minimum=0, maximum=10,
-               description="Likelihood to recommend, integer 0-10."),
-        Column("csat", "number", nullable=True, minimum=1, maximum=5,
-               description="Satisfaction, integer 1-5."),
+        Column(
+            "nps",
+            "number",
+            nullable=True,
+            minimum=0,
+            maximum=10,
+            description="Likelihood to recommend, integer 0-10.",
+        ),
+        Column(
+            "csat",
+            "number",
+            nullable=True,
+            minimum=1,
+            maximum=5,
+            description="Satisfaction, integer 1-5.",
+        ),
     ),
+    event="date",
 )
 
 TICKETS = Table(
@@ -132,6 +180,7 @@ TICKETS = Table(
         Column("first_response_at", "date", nullable=True),
         Column("resolved_at", "date", nullable=True),
     ),
+    event="opened_at",
 )
 
 FUNNEL = Table(
@@ -142,9 +191,15 @@ FUNNEL = Table(
         Column("stage", "text"),
         Column("entered_at", "date"),
         Column("source", "text", required=False, nullable=True),
-        Column("customer_id", "id", required=False, nullable=True,
-               description="Set once the lead became a customer."),
+        Column(
+            "customer_id",
+            "id",
+            required=False,
+            nullable=True,
+            description="Set once the lead became a customer.",
+        ),
     ),
+    event="entered_at",
 )
 
 OFFERS = Table(
@@ -156,6 +211,7 @@ OFFERS = Table(
         Column("kind", "text", choices=("upsell", "cross-sell")),
         Column("accepted", "bool"),
     ),
+    event="offered_at",
 )
 
 MARKETING = Table(
@@ -166,6 +222,7 @@ MARKETING = Table(
         Column("month", "date", description="First day of the month the spend belongs to."),
         Column("spend", "number", minimum=0.0),
     ),
+    event="month",
 )
 
 TABLES: dict[str, Table] = {

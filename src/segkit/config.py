@@ -1,0 +1,193 @@
+"""The run configuration, read from ``segkit.yaml`` beside the data (defaults when absent).
+
+Top-level keys (all optional)::
+
+    currency: EUR            # shown in reports
+    timezone: UTC            # local calendar of the period boundaries (IANA name)
+    grain: quarter           # month | quarter | year: the cycle of `segkit report --all`
+    language: en             # report language
+    tables:                  # file name per table, when it is not <table>.csv/.parquet/...
+      transactions: sales_export.csv
+    columns:                 # CRM export column -> contract column, per table
+      transactions: {Client: customer_id, OrderDate: date, Total: amount}
+    personal_columns: [name] # customer columns masked in reports unless ids are shown
+    show_ids: false          # show customer identifiers in full in HTML reports
+    plugins_dir: plugins     # folder of single-file plugins, relative to this file
+    analyses:                # per-analysis settings; each analysis documents its own keys
+      pareto: {top_share: 0.2}
+
+Unknown keys are errors (a typo must not silently fall back to a default).
+"""
+
+from __future__ import annotations
+
+import zoneinfo
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, cast
+
+import yaml
+
+from segkit.data.contract import TABLES
+from segkit.errors import ConfigError
+from segkit.periods import GRAINS, Grain
+
+CONFIG_NAME = "segkit.yaml"
+LANGUAGES = ("en", "ru", "uk")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Validated configuration. ``source`` is the file it came from, if any."""
+
+    currency: str = "EUR"
+    timezone: str = "UTC"
+    grain: Grain = "quarter"
+    language: str = "en"
+    tables: Mapping[str, str] = field(default_factory=dict)
+    columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
+    personal_columns: tuple[str, ...] = ("name",)
+    show_ids: bool = False
+    plugins_dir: Path | None = None
+    analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    source: Path | None = None
+
+    def analysis_settings(self, name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
+        """Settings of analysis ``name``: its defaults overridden by the config's section.
+
+        Raises :class:`ConfigError` for keys the analysis does not know.
+        """
+        given = self.analyses.get(name, {})
+        unknown = sorted(set(given) - set(defaults))
+        if unknown:
+            raise ConfigError(
+                f"{self._where()}: analyses.{name} has unknown key(s) {', '.join(unknown)}; "
+                f"known keys: {', '.join(sorted(defaults)) or '(none)'}"
+            )
+        return {**defaults, **given}
+
+    def _where(self) -> str:
+        return str(self.source) if self.source else "config"
+
+
+_KEYS = {
+    "currency",
+    "timezone",
+    "grain",
+    "language",
+    "tables",
+    "columns",
+    "personal_columns",
+    "show_ids",
+    "plugins_dir",
+    "analyses",
+}
+
+
+def load_config(path: Path | None = None, data_dir: Path | None = None) -> Config:
+    """Read the config from ``path``, else ``data_dir/segkit.yaml`` if present, else defaults."""
+    if path is None and data_dir is not None and (data_dir / CONFIG_NAME).is_file():
+        path = data_dir / CONFIG_NAME
+    if path is None:
+        return Config()
+    if not path.is_file():
+        raise ConfigError(f"{path}: config file not found")
+    try:
+        raw = yaml.safe_load(path.read_text(encoding="utf-8"))
+    except yaml.YAMLError as exc:
+        mark = getattr(exc, "problem_mark", None)
+        where = f" at line {mark.line + 1}, column {mark.column + 1}" if mark else ""
+        problem = getattr(exc, "problem", None) or "invalid YAML"
+        raise ConfigError(f"{path}: cannot parse YAML{where}: {problem}") from None
+    except UnicodeDecodeError:
+        raise ConfigError(f"{path}: not UTF-8 text; save it as UTF-8") from None
+    return parse_config(raw if raw is not None else {}, source=path)
+
+
+def parse_config(raw: object, source: Path | None = None) -> Config:
+    """Validate a parsed YAML document into a :class:`Config`."""
+    where = str(source) if source else "config"
+
+    def fail(message: str) -> ConfigError:
+        return ConfigError(f"{where}: {message}")
+
+    if not isinstance(raw, dict):
+        raise fail("the top level must be a mapping of keys to values")
+    unknown = sorted(set(raw) - _KEYS)
+    if unknown:
+        raise fail(
+            f"unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(sorted(_KEYS))}"
+        )
+
+    def text(key: str, default: str) -> str:
+        value = raw.get(key, default)
+        if not isinstance(value, str) or not value.strip():
+            raise fail(f"'{key}' must be a non-empty text, got {value!r}")
+        return value.strip()
+
+    timezone = text("timezone", "UTC")
+    try:
+        zoneinfo.ZoneInfo(timezone)
+    except (zoneinfo.ZoneInfoNotFoundError, ValueError):
+        raise fail(f"timezone '{timezone}' is not an IANA zone name such as Europe/Kyiv") from None
+    grain = text("grain", "quarter")
+    if grain not in GRAINS:
+        raise fail(f"grain must be one of {', '.join(GRAINS)}, got '{grain}'")
+    language = text("language", "en")
+    if language not in LANGUAGES:
+        raise fail(f"language must be one of {', '.join(LANGUAGES)}, got '{language}'")
+
+    tables = _mapping(raw.get("tables", {}), "tables", fail)
+    for table, filename in tables.items():
+        if table not in TABLES:
+            raise fail(f"tables: unknown table '{table}'; tables are {', '.join(TABLES)}")
+        if not isinstance(filename, str):
+            raise fail(f"tables.{table} must be a file name")
+    columns: dict[str, dict[str, str]] = {}
+    for table, mapping in _mapping(raw.get("columns", {}), "columns", fail).items():
+        if table not in TABLES:
+            raise fail(f"columns: unknown table '{table}'; tables are {', '.join(TABLES)}")
+        m = _mapping(mapping, f"columns.{table}", fail)
+        known = {c.name for c in TABLES[table].columns}
+        for source_name, contract_name in m.items():
+            if contract_name not in known and table != "customers":
+                raise fail(
+                    f"columns.{table}: '{source_name}' maps to '{contract_name}', which is not a "
+                    f"column of {table}; columns are {', '.join(sorted(known))}"
+                )
+        columns[table] = {str(k): str(v) for k, v in m.items()}
+
+    personal = raw.get("personal_columns", ["name"])
+    if not isinstance(personal, list) or not all(isinstance(p, str) for p in personal):
+        raise fail("personal_columns must be a list of column names")
+    show_ids = raw.get("show_ids", False)
+    if not isinstance(show_ids, bool):
+        raise fail(f"show_ids must be true or false, got {show_ids!r}")
+    plugins_dir = raw.get("plugins_dir")
+    if plugins_dir is not None and not isinstance(plugins_dir, str):
+        raise fail("plugins_dir must be a folder path")
+    base = source.parent if source else Path.cwd()
+    analyses = {
+        str(name): dict(_mapping(settings or {}, f"analyses.{name}", fail))
+        for name, settings in _mapping(raw.get("analyses", {}), "analyses", fail).items()
+    }
+    return Config(
+        currency=text("currency", "EUR"),
+        timezone=timezone,
+        grain=cast(Grain, grain),
+        language=language,
+        tables={str(k): str(v) for k, v in tables.items()},
+        columns=columns,
+        personal_columns=tuple(personal),
+        show_ids=show_ids,
+        plugins_dir=(base / plugins_dir) if plugins_dir else None,
+        analyses=analyses,
+        source=source,
+    )
+
+
+def _mapping(value: object, key: str, fail: Any) -> dict[Any, Any]:
+    if not isinstance(value, dict):
+        raise fail(f"'{key}' must be a mapping")
+    return value

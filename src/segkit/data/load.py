@@ -1,0 +1,428 @@
+"""Loading a data folder through DuckDB, validated against the contract.
+
+Every table file is read by DuckDB (CSV/TSV with the delimiter sniffed, or Parquet), renamed by
+the config's column mapping, cast to the contract's kinds and checked; a violation raises
+:class:`~segkit.errors.DataError` naming the file, column, line numbers and example values.
+Valid tables are materialised, typed, in an in-memory DuckDB database that the analyses query.
+
+Time: the DuckDB session runs in the config's ``timezone``. Text timestamps without an offset
+are read as local times of that zone, timestamps with an offset (or Parquet ``TIMESTAMP WITH TIME
+ZONE``) are converted to it, and every date column is stored as a naive local ``TIMESTAMP``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+from collections.abc import Iterable, Mapping
+from dataclasses import dataclass, field
+from datetime import date, datetime
+from pathlib import Path
+
+import duckdb
+import pandas as pd
+
+from segkit.config import Config
+from segkit.data.contract import SUFFIXES, TABLES, Column, Table
+from segkit.errors import DataError
+
+#: Dates outside this range are almost always typos or placeholder values (1900-01-01, 9999-...).
+EARLIEST = date(1900, 1, 1)
+#: How far past today a date may lie before it is rejected as a typo.
+FUTURE_DAYS = 366
+
+_TRUE = ("true", "t", "yes", "y", "1")
+_FALSE = ("false", "f", "no", "n", "0")
+_EXAMPLES = 5
+
+
+@dataclass
+class Dataset:
+    """A validated data folder, loaded into an in-memory DuckDB database.
+
+    ``con`` holds one typed table per contract table present; :meth:`as_of` gives the rows known
+    before a cut-off.
+    """
+
+    folder: Path
+    config: Config
+    con: duckdb.DuckDBPyConnection
+    files: dict[str, Path] = field(default_factory=dict)
+    fingerprint: str = ""
+
+    @property
+    def tables(self) -> tuple[str, ...]:
+        return tuple(self.files)
+
+    def has(self, table: str) -> bool:
+        return table in self.files
+
+    def date_range(self) -> tuple[date, date]:
+        """First and last local date of the transactions."""
+        first, last = self.con.execute(
+            "SELECT min(date)::DATE, max(date)::DATE FROM transactions"
+        ).fetchone() or (None, None)
+        if first is None or last is None:
+            raise DataError(
+                "has no rows",
+                path=self.files["transactions"],
+                hint="export at least one transaction",
+            )
+        return first, last
+
+    def as_of_sql(self, table: str, cutoff: date) -> str:
+        """SQL for the rows of ``table`` known before ``cutoff`` (exclusive).
+
+        A row is kept when its event date (see the contract) is before the cut-off; its other
+        dates on or after the cut-off are blanked, because they were not known yet (an active
+        subscription's future end, a ticket resolved later).
+        """
+        spec = TABLES[table]
+        cut = f"TIMESTAMP '{cutoff.isoformat()}'"
+        cols = []
+        for name in self.columns(table):
+            col = spec.column(name) if name in {c.name for c in spec.columns} else None
+            if col is not None and col.kind == "date" and name != spec.event:
+                cols.append(f'CASE WHEN "{name}" < {cut} THEN "{name}" END AS "{name}"')
+            else:
+                cols.append(f'"{name}"')
+        where = f'WHERE "{spec.event}" < {cut}' if spec.event else ""
+        if spec.event and not spec.column(spec.event).required:
+            where = f'WHERE "{spec.event}" IS NULL OR "{spec.event}" < {cut}'
+        return f"SELECT {', '.join(cols)} FROM {table} {where}"
+
+    def as_of(self, table: str, cutoff: date) -> pd.DataFrame:
+        """The rows of ``table`` known before ``cutoff``, as a DataFrame."""
+        return self.con.execute(self.as_of_sql(table, cutoff)).df()
+
+    def columns(self, table: str) -> list[str]:
+        return [r[0] for r in self.con.execute(f"DESCRIBE {table}").fetchall()]
+
+
+def find_files(folder: Path, config: Config) -> dict[str, Path]:
+    """The file of each contract table present in ``folder``."""
+    if not folder.is_dir():
+        raise DataError(
+            "data folder not found",
+            path=folder,
+            hint="pass --data with the folder that holds transactions.csv/.parquet",
+        )
+    found: dict[str, Path] = {}
+    for name in TABLES:
+        if name in config.tables:
+            path = folder / config.tables[name]
+            if not path.is_file():
+                raise DataError(
+                    f"file for table '{name}' not found (set in config 'tables')", path=path
+                )
+            found[name] = path
+            continue
+        for suffix in SUFFIXES:
+            path = folder / f"{name}{suffix}"
+            if path.is_file():
+                found[name] = path
+                break
+    if "transactions" not in found:
+        raise DataError(
+            "no transactions file",
+            path=folder,
+            hint="add transactions.csv or transactions.parquet, or name the file under "
+            "'tables: {transactions: ...}' in segkit.yaml",
+        )
+    return found
+
+
+def load_dataset(folder: Path, config: Config) -> Dataset:
+    """Read, validate and load every contract table found in ``folder``."""
+    files = find_files(folder, config)
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{config.timezone}'")
+    for name, path in files.items():
+        _load_table(con, TABLES[name], path, config.columns.get(name, {}))
+    _check_references(con, files)
+    return Dataset(folder, config, con, files, fingerprint(files.values(), config))
+
+
+def fingerprint(paths: Iterable[Path], config: Config) -> str:
+    """SHA-256 over the data files' bytes and the config file: same inputs, same fingerprint."""
+    digest = hashlib.sha256()
+    extra = [config.source] if config.source else []
+    for path in sorted([*paths, *extra]):
+        digest.update(path.name.encode())
+        with path.open("rb") as fh:
+            for chunk in iter(lambda: fh.read(1 << 20), b""):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
+def _reader(path: Path) -> str:
+    suffix = path.suffix.lower()
+    quoted = "'" + str(path).replace("'", "''") + "'"
+    if suffix == ".parquet":
+        return f"read_parquet({quoted})"
+    if suffix in (".csv", ".tsv"):
+        return f"read_csv({quoted}, all_varchar = true, header = true)"
+    raise DataError(
+        "this file type is not supported",
+        path=path,
+        hint="save the table as CSV (UTF-8) or Parquet",
+    )
+
+
+def _load_table(
+    con: duckdb.DuckDBPyConnection, spec: Table, path: Path, mapping: Mapping[str, str]
+) -> None:
+    if path.stat().st_size == 0:
+        raise DataError(
+            "the file is empty",
+            path=path,
+            hint=f"export the {spec.name} table with a header row and data",
+        )
+    try:
+        raw = con.sql(f"SELECT * FROM {_reader(path)}")
+        source_columns = raw.columns
+        source_types = {c: str(t) for c, t in zip(raw.columns, raw.dtypes, strict=True)}
+    except duckdb.Error as exc:
+        raise DataError(
+            f"cannot be read as a table ({_first_line(exc)})",
+            path=path,
+            hint="check that it is a UTF-8 CSV with a header row, or a Parquet file",
+        ) from None
+    renamed = {mapping.get(c, c): c for c in source_columns}
+    missing = [c for c in spec.required_columns if c not in renamed]
+    if missing:
+        raise DataError(
+            f"missing required column(s) {', '.join(missing)}",
+            path=path,
+            hint=f"the file has {', '.join(source_columns)}; rename the columns or map them "
+            f"under 'columns: {{{spec.name}: {{your_name: {missing[0]}}}}}' in segkit.yaml",
+        )
+    line_offset = 2 if path.suffix.lower() in (".csv", ".tsv") else 1
+    con.execute(
+        f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT row_number() OVER () - 1 + {line_offset} "
+        f"AS _line, * FROM {_reader(path)}"
+    )
+    select = []
+    known = {c.name for c in spec.columns}
+    for target, source in renamed.items():
+        if target in known:
+            col = spec.column(target)
+            select.append(f'{_cast(col, source, source_types[source])} AS "{target}"')
+            select.append(f'"{source}" AS "_src_{target}"')
+        else:
+            select.append(f'"{source}" AS "{target}"')
+    try:
+        # Materialised once: the checks below each scan it.
+        con.execute(
+            f"CREATE OR REPLACE TEMP TABLE _typed AS SELECT _line, {', '.join(select)} FROM _raw"
+        )
+        n_rows = _scalar(con, "SELECT count(*) FROM _typed")
+    except duckdb.Error as exc:
+        raise DataError(
+            f"cannot be read ({_first_line(exc)})",
+            path=path,
+            hint="save it as UTF-8 CSV or Parquet",
+        ) from None
+    if n_rows == 0 and spec.required:
+        raise DataError(
+            "has a header but no rows",
+            path=path,
+            hint=f"export the {spec.name} table with its data",
+        )
+    for target in renamed:
+        if target in known:
+            _validate_column(con, spec.column(target), path)
+    if spec.unique:
+        _check_unique(con, spec, path)
+    keep = ", ".join(f'"{c}"' for c in renamed)
+    con.execute(f"CREATE TABLE {spec.name} AS SELECT {keep} FROM _typed ORDER BY _line")
+    _derive(con, spec.name, set(renamed))
+    con.execute("DROP TABLE _typed; DROP VIEW _raw")
+
+
+def _cast(col: Column, source: str, source_type: str) -> str:
+    s = f'"{source}"'
+    text = f"NULLIF(trim(CAST({s} AS VARCHAR)), '')"
+    if col.kind == "id" or col.kind == "text":
+        return text
+    if col.kind == "number":
+        if source_type in (
+            "DOUBLE",
+            "FLOAT",
+            "BIGINT",
+            "INTEGER",
+            "SMALLINT",
+            "TINYINT",
+            "HUGEINT",
+            "UBIGINT",
+            "UINTEGER",
+        ) or source_type.startswith("DECIMAL"):
+            return f"CAST({s} AS DOUBLE)"
+        return f"TRY_CAST({text} AS DOUBLE)"
+    if col.kind == "date":
+        if source_type == "TIMESTAMP WITH TIME ZONE":
+            return f"CAST({s} AS TIMESTAMP)"
+        if source_type.startswith("TIMESTAMP") or source_type == "DATE":
+            return f"CAST({s} AS TIMESTAMP)"
+        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+    if col.kind == "bool":
+        if source_type == "BOOLEAN":
+            return s
+        return (
+            f"CASE WHEN lower({text}) IN {_TRUE} THEN true "
+            f"WHEN lower({text}) IN {_FALSE} THEN false END"
+        )
+    raise AssertionError(col.kind)
+
+
+def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) -> None:
+    name, src = f'"{col.name}"', f'"_src_{col.name}"'
+    present = f"NULLIF(trim(CAST({src} AS VARCHAR)), '') IS NOT NULL"
+    checks: list[tuple[str, str, str]] = []
+    if col.kind in ("number", "date", "bool"):
+        what = {"number": "not a number", "date": "not a date", "bool": "not true/false"}[col.kind]
+        hint = {
+            "number": "write plain numbers with a dot for decimals, without currency signs or "
+            "thousands separators (1234.50)",
+            "date": "write dates as YYYY-MM-DD or timestamps as YYYY-MM-DD HH:MM[:SS][+HH:MM]",
+            "bool": "write true/false, yes/no or 1/0",
+        }[col.kind]
+        checks.append((f"{present} AND {name} IS NULL", what, hint))
+    if not col.nullable:
+        checks.append((f"NOT ({present})", "is empty", "fill in every row of this column"))
+    if col.kind == "number":
+        checks.append(
+            (
+                f"NOT isfinite({name})",
+                "holds NaN or infinity",
+                "replace them with real numbers or remove the rows",
+            )
+        )
+        if col.minimum is not None:
+            checks.append(
+                (
+                    f"{name} < {col.minimum}",
+                    f"is below the minimum {col.minimum:g}",
+                    "fix the values or remove the rows",
+                )
+            )
+        if col.maximum is not None:
+            checks.append(
+                (
+                    f"{name} > {col.maximum}",
+                    f"is above the maximum {col.maximum:g}",
+                    "fix the values or remove the rows",
+                )
+            )
+    if col.kind == "date":
+        latest = date.fromordinal(datetime.now().date().toordinal() + FUTURE_DAYS)
+        checks.append(
+            (
+                f"{name} < TIMESTAMP '{EARLIEST}' OR {name} > TIMESTAMP '{latest}'",
+                f"has dates before {EARLIEST} or after {latest}",
+                "fix the dates; placeholder dates such as 1900-01-01 or 9999-12-31 are "
+                "not allowed, leave the cell empty where the column allows it",
+            )
+        )
+    if col.choices:
+        allowed = ", ".join(f"'{c}'" for c in col.choices)
+        checks.append(
+            (
+                f"{name} IS NOT NULL AND lower({name}) NOT IN ({allowed})",
+                f"must be one of {', '.join(col.choices)}",
+                "fix the values",
+            )
+        )
+    if not checks:
+        return
+    # One pass counts every problem; details are fetched only for a failing check.
+    counts = (
+        con.execute(
+            "SELECT "
+            + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _, _ in checks)
+            + " FROM _typed"
+        ).fetchone()
+        or ()
+    )
+    for (cond, what, hint), n_bad in zip(checks, counts, strict=True):
+        if n_bad:
+            rows = con.execute(
+                f"SELECT _line, {src} FROM _typed WHERE {cond} ORDER BY _line LIMIT {_EXAMPLES}"
+            ).fetchall()
+            raise DataError(
+                what,
+                path=path,
+                column=col.name,
+                rows=[r[0] for r in rows],
+                examples=[r[1] for r in rows],
+                n_bad=n_bad,
+                hint=hint,
+            )
+
+
+def _check_unique(con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> None:
+    keys = ", ".join(f'"{k}"' for k in spec.unique)
+    dupes = con.execute(
+        f"SELECT {keys}, list(_line ORDER BY _line) FROM _typed GROUP BY {keys} "
+        f"HAVING count(*) > 1 ORDER BY min(_line) LIMIT {_EXAMPLES}"
+    ).fetchall()
+    if dupes:
+        n_bad = _scalar(
+            con,
+            f"SELECT count(*) FROM (SELECT {keys} FROM _typed GROUP BY {keys} HAVING count(*) > 1)",
+        )
+        raise DataError(
+            f"{', '.join(spec.unique)} must be unique; {n_bad} value(s) repeat",
+            path=path,
+            column=spec.unique[0],
+            rows=[ln for d in dupes for ln in d[-1]][:8],
+            examples=[d[0] for d in dupes],
+            hint="keep one row per key",
+        )
+
+
+def _derive(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) -> None:
+    """Fill derived columns: transactions.margin from amount - cost when absent."""
+    if table != "transactions":
+        return
+    if "margin" not in columns and "cost" in columns:
+        con.execute("ALTER TABLE transactions ADD COLUMN margin DOUBLE")
+        con.execute("UPDATE transactions SET margin = amount - cost")
+    elif "margin" in columns and "cost" in columns:
+        con.execute("UPDATE transactions SET margin = amount - cost WHERE margin IS NULL")
+
+
+def _check_references(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> None:
+    """Rows of side tables must name customers that exist in transactions or customers."""
+    known = "SELECT customer_id FROM transactions"
+    if "customers" in files:
+        known += " UNION SELECT customer_id FROM customers"
+    for name in ("subscriptions", "surveys", "tickets", "offers"):
+        if name not in files:
+            continue
+        orphans = con.execute(
+            f"SELECT DISTINCT customer_id FROM {name} WHERE customer_id NOT IN ({known}) "
+            f"ORDER BY 1 LIMIT {_EXAMPLES}"
+        ).fetchall()
+        if orphans:
+            n_bad = _scalar(
+                con,
+                f"SELECT count(DISTINCT customer_id) FROM {name} "
+                f"WHERE customer_id NOT IN ({known})",
+            )
+            raise DataError(
+                f"{n_bad} customer id(s) appear in no transaction and no customer row",
+                path=files[name],
+                column="customer_id",
+                examples=[o[0] for o in orphans],
+                hint="check that the ids are written the same way in every file (case, "
+                "spaces, leading zeros), or add the customers to customers.csv",
+            )
+
+
+def _scalar(con: duckdb.DuckDBPyConnection, sql: str) -> int:
+    row = con.execute(sql).fetchone()
+    return int(row[0]) if row else 0
+
+
+def _first_line(exc: BaseException) -> str:
+    return str(exc).strip().splitlines()[0][:300]
