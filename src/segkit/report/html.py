@@ -1,0 +1,225 @@
+"""HTML for a period report: escaped, masked, self-contained.
+
+Every value from the data or a plugin passes through :func:`html.escape` (tables through
+``DataFrame.to_html(escape=True)``); figures are embedded as PNG data URIs, so a report needs no
+network. Customer identifiers and the config's personal columns are masked here, at the last
+step, unless ids are shown on purpose, so no analysis can leak them by forgetting to mask.
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import io
+import math
+import os
+from collections.abc import Iterable
+from html import escape
+
+import pandas as pd
+from matplotlib.figure import Figure
+
+from segkit.engine.analysis import Metric, Section, Table, Unit
+from segkit.engine.run import PeriodReport
+
+#: Columns treated as customer identifiers wherever they appear.
+ID_COLUMNS = ("customer_id", "lead_id")
+#: Key of the masking hash; set it to a secret so masked ids cannot be reversed by trying ids.
+MASK_KEY_ENV = "SEGKIT_MASK_KEY"
+
+
+def mask_id(value: object) -> str:
+    """A stable pseudonym for an identifier: the same id always gives the same mask."""
+    if value is None or (isinstance(value, float) and math.isnan(value)):
+        return ""
+    key = os.environ.get(MASK_KEY_ENV, "segkit").encode()[:64]
+    digest = hashlib.blake2b(str(value).encode(), key=key, digest_size=4).hexdigest()
+    return f"#{digest}"
+
+
+def mask_frame(frame: pd.DataFrame, personal: Iterable[str], show_ids: bool) -> pd.DataFrame:
+    """Mask id columns and personal columns unless ``show_ids``."""
+    if show_ids:
+        return frame
+    out = frame.copy()
+    for col in out.columns:
+        if col in ID_COLUMNS:
+            out[col] = out[col].map(mask_id)
+        elif col in personal:
+            out[col] = out[col].map(lambda v: "" if pd.isna(v) else "•••")
+    return out
+
+
+def format_value(value: float | None, unit: Unit, currency: str) -> str:
+    """A number as the report shows it: thousands separators, currency, percentages."""
+    if value is None or (isinstance(value, float) and not math.isfinite(value)):
+        return "–"
+    if unit == "money":
+        return f"{value:,.0f} {currency}" if abs(value) >= 100 else f"{value:,.2f} {currency}"
+    if unit == "share":
+        return f"{value * 100:.1f} %"
+    if unit == "count":
+        return f"{value:,.0f}"
+    if unit in ("days", "hours"):
+        return f"{value:,.1f} {unit[0]}"
+    if unit == "ratio":
+        return f"{value:.2f}"
+    return f"{value:,.2f}"
+
+
+def format_change(metric: Metric, currency: str) -> str:
+    """The change from the previous period, e.g. ``+2.1 pp`` for shares."""
+    change = metric.change
+    if change is None:
+        return ""
+    sign = "+" if change > 0 else ""
+    if metric.unit == "share":
+        return f"{sign}{change * 100:.1f} pp"
+    return sign + format_value(change, metric.unit, currency)
+
+
+def _tone(metric: Metric) -> str:
+    change = metric.change
+    if change is None or metric.higher_is_better is None or change == 0:
+        return "flat"
+    good = (change > 0) == metric.higher_is_better
+    return "good" if good else "bad"
+
+
+def figure_html(fig: Figure, alt: str) -> str:
+    buf = io.BytesIO()
+    fig.savefig(buf, format="png", dpi=110, bbox_inches="tight")
+    data = base64.b64encode(buf.getvalue()).decode("ascii")
+    return f'<img class="sk-figure" alt="{escape(alt)}" src="data:image/png;base64,{data}"/>'
+
+
+def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: bool) -> str:
+    frame = mask_frame(table.frame, tuple(personal), show_ids)
+    total = len(frame)
+    shown = frame.head(table.max_rows).copy()
+    for col, unit in table.formats.items():
+        if col in shown.columns:
+            shown[col] = [format_value(_num(v), unit, currency) for v in shown[col]]
+    body = shown.to_html(index=False, escape=True, na_rep="–", border=0, classes="sk-table")
+    caption = f'<p class="sk-caption">{escape(table.caption)}</p>' if table.caption else ""
+    more = (
+        f'<p class="sk-more">Showing {len(shown):,} of {total:,} rows; the full list is in '
+        "<code>segkit score</code> output.</p>"
+        if total > len(shown)
+        else ""
+    )
+    return caption + body + more
+
+
+def _num(v: object) -> float | None:
+    try:
+        f = float(v)  # type: ignore[arg-type]
+    except (TypeError, ValueError):
+        return None
+    return f if math.isfinite(f) else None
+
+
+def metrics_html(metrics: list[Metric], currency: str) -> str:
+    rows = "".join(
+        f'<tr><td>{escape(m.label)}</td><td class="num">'
+        f"{escape(format_value(m.value, m.unit, currency))}</td>"
+        f'<td class="num sk-{_tone(m)}">{escape(format_change(m, currency))}</td>'
+        f'<td class="num sk-prev">{escape(format_value(m.previous, m.unit, currency))}</td></tr>'
+        for m in metrics
+    )
+    return (
+        '<table class="sk-metrics"><thead><tr><th>Figure</th><th>This period</th>'
+        f"<th>Change</th><th>Previous</th></tr></thead><tbody>{rows}</tbody></table>"
+    )
+
+
+def section_html(section: Section, currency: str, personal: Iterable[str], show_ids: bool) -> str:
+    """One section: title, reading, metrics, figures, tables, notes; or its error."""
+    personal = tuple(personal)
+    head = (
+        f'<section class="sk-section" id="{escape(section.name)}"><h2>{escape(section.title)}</h2>'
+    )
+    if section.error:
+        return (
+            head + f'<div class="sk-error"><strong>This section failed</strong> (plugin '
+            f"<code>{escape(section.plugin)}</code>, analysis <code>{escape(section.name)}"
+            f"</code>):<pre>{escape(section.error)}</pre></div></section>"
+        )
+    parts = [head]
+    if section.summary:
+        parts.append(f'<p class="sk-reading">{escape(section.summary)}</p>')
+    if section.metrics:
+        parts.append(metrics_html(section.metrics, currency))
+    parts.extend(figure_html(f, f"{section.title}: chart") for f in section.figures)
+    parts.extend(table_html(t, currency, personal, show_ids) for t in section.tables.values())
+    parts.extend(f'<p class="sk-note">{escape(n)}</p>' for n in section.notes)
+    parts.append("</section>")
+    return "".join(parts)
+
+
+def summary_html(report: PeriodReport, currency: str) -> str:
+    """The executive summary: every headline metric and each section's one-line reading."""
+    headline = [m for m in report.metrics() if m.headline]
+    readings = "".join(
+        f"<li><strong>{escape(s.title)}.</strong> {escape(s.summary)}</li>"
+        for s in report.sections
+        if s.summary and not s.error
+    )
+    failed = "".join(
+        f"<li class='sk-bad'>Section <code>{escape(s.name)}</code> failed; see below.</li>"
+        for s in report.failed
+    )
+    return (
+        '<section class="sk-section sk-summary"><h2>Executive summary, '
+        f"{escape(str(report.period))}</h2>{metrics_html(headline, currency)}"
+        f"<ul>{failed}{readings}</ul></section>"
+    )
+
+
+def header_html(report: PeriodReport, show_ids: bool) -> str:
+    p = report.period
+    ids = "shown in full" if show_ids else "masked"
+    return (
+        f"<header class='sk-header'><h1>Customer value report: {escape(str(p))}</h1>"
+        f"<p>{escape(p.grain.capitalize())} {escape(p.start.isoformat())} to "
+        f"{escape(p.end.isoformat())} (exclusive); data through {escape(report.data_through)}; "
+        f"compared with {escape(str(p.previous()))}. Customer identifiers are {ids}.</p></header>"
+    )
+
+
+def appendix_html(report: PeriodReport, provenance: dict[str, str]) -> str:
+    rows = "".join(
+        f"<tr><td>{escape(s.title)}</td><td>{escape(term)}</td><td>{escape(text)}</td></tr>"
+        for s in report.sections
+        for term, text in s.definitions.items()
+    )
+    prov = "".join(
+        f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>"
+        for k, v in provenance.items()
+    )
+    return (
+        '<section class="sk-section sk-appendix"><h2>Appendix: definitions</h2>'
+        '<table class="sk-table"><thead><tr><th>Section</th><th>Figure</th><th>Definition</th>'
+        f"</tr></thead><tbody>{rows}</tbody></table><h2>Provenance</h2>"
+        f'<table class="sk-table"><tbody>{prov}</tbody></table></section>'
+    )
+
+
+STYLE = """
+<style>
+.sk-header h1 {font-size: 1.6em; margin-bottom: .2em}
+.sk-section {margin: 1.5em 0 2em; max-width: 60em}
+.sk-section h2 {border-bottom: 2px solid #1f5f8b; padding-bottom: .2em}
+.sk-reading {font-size: 1.05em}
+.sk-metrics, .sk-table {border-collapse: collapse; margin: .6em 0; font-size: .92em}
+.sk-metrics td, .sk-metrics th, .sk-table td, .sk-table th {padding: .25em .7em;
+  border-bottom: 1px solid #ddd; text-align: left}
+.sk-metrics td.num {text-align: right; font-variant-numeric: tabular-nums}
+.sk-good {color: #1e7b34} .sk-bad {color: #b3261e} .sk-prev {color: #666}
+.sk-error {background: #fdecea; border-left: 4px solid #b3261e; padding: .5em 1em}
+.sk-error pre {white-space: pre-wrap; font-size: .85em}
+.sk-note, .sk-more, .sk-caption {color: #555; font-size: .9em}
+.sk-figure {max-width: 100%; height: auto; display: block; margin: .5em 0}
+@media print {.sk-section {page-break-inside: avoid}}
+</style>
+"""
