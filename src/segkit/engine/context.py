@@ -11,9 +11,19 @@ import duckdb
 import pandas as pd
 
 from segkit.config import Config
+from segkit.data.contract import TABLES, Kind
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Section
 from segkit.periods import Period
+
+#: DuckDB type of each contract kind, as loaded (see :mod:`segkit.data.load`).
+_SQL_TYPES: dict[Kind, str] = {
+    "id": "VARCHAR",
+    "text": "VARCHAR",
+    "number": "DOUBLE",
+    "date": "TIMESTAMP",
+    "bool": "BOOLEAN",
+}
 
 
 @dataclass
@@ -22,6 +32,8 @@ class PeriodContext:
 
     Data access goes through :meth:`table` / :meth:`sql`, which only return rows known before
     the cut-off (``period.end`` unless stated), so an analysis cannot look ahead by accident.
+    Both show every column of the contract table: an optional column the data lacks is there,
+    typed, with only NULLs, so an analysis can be written against the contract alone.
     """
 
     dataset: Dataset
@@ -46,15 +58,27 @@ class PeriodContext:
         return self.dataset.has(table)
 
     def table(self, name: str, cutoff: date | None = None) -> pd.DataFrame:
-        """Rows of ``name`` known before ``cutoff`` (default: the period's end). Cached."""
+        """Rows of ``name`` known before ``cutoff`` (default: the period's end).
+
+        Cached across the analyses of a run; each call returns a copy, so an analysis that
+        changes its frame cannot change what the analyses after it see.
+        """
         key = (name, cutoff or self.period.end)
         if key not in self._cache:
-            self._cache[key] = self.dataset.as_of(name, key[1])
-        return self._cache[key]
+            self._cache[key] = self.sql(f"SELECT * FROM {self.view(name, key[1])} AS t")
+        return self._cache[key].copy()
 
     def view(self, name: str, cutoff: date | None = None) -> str:
         """SQL of the as-of rows of ``name``, to use as a sub-query in :meth:`sql`."""
-        return f"({self.dataset.as_of_sql(name, cutoff or self.period.end)})"
+        as_of = self.dataset.as_of_sql(name, cutoff or self.period.end)
+        present = set(self.dataset.columns(name))
+        # Optional columns absent from the data are added as typed NULLs, so a query that
+        # names them (coalesce(order_id, ...)) runs on any valid data folder.
+        missing = [c for c in TABLES[name].columns if c.name not in present]
+        if not missing:
+            return f"({as_of})"
+        nulls = ", ".join(f'CAST(NULL AS {_SQL_TYPES[c.kind]}) AS "{c.name}"' for c in missing)
+        return f"(SELECT *, {nulls} FROM ({as_of}))"
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Run a DuckDB query; build its FROM clauses with :meth:`view`."""

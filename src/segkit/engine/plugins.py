@@ -137,7 +137,9 @@ class PluginManager:
                 try:
                     impl.function(register=register)
                 except Exception as exc:
-                    self.errors[plugin_name] = f"register_analyses failed: {exc}"
+                    self.errors[plugin_name] = (
+                        f"register_analyses failed: {type(exc).__name__}: {exc}"
+                    )
             self._analyses = sorted(
                 found.values(), key=lambda r: (r.analysis.order, r.analysis.name)
             )
@@ -166,18 +168,23 @@ class PluginManager:
     def fund_rules(self) -> dict[str, Any]:
         """Service-fund allocation rules by name, from ``register_fund_rules``."""
         rules: dict[str, Any] = {}
+        owners: dict[str, str] = {}
         for impl in self.pm.hook.register_fund_rules.get_hookimpls():
             plugin_name = impl.plugin_name
 
-            def register(name: str, rule: Any) -> None:
+            def register(name: str, rule: Any, _plugin: str = plugin_name) -> None:
                 if name in rules:
-                    raise ValueError(f"fund rule '{name}' is registered twice")
-                rules[name] = rule
+                    raise ValueError(
+                        f"fund rule '{name}' is already registered by plugin '{owners[name]}'"
+                    )
+                rules[name], owners[name] = rule, _plugin
 
             try:
                 impl.function(register=register)
             except Exception as exc:
-                self.errors[plugin_name] = f"register_fund_rules failed: {exc}"
+                self.errors[plugin_name] = (
+                    f"register_fund_rules failed: {type(exc).__name__}: {exc}"
+                )
         return rules
 
     def check_settings(self, analyses: Iterable[str]) -> None:

@@ -94,7 +94,10 @@ def _run_one(
     except (SegkitError, _SkippedError) as exc:  # the input's fault: the message says it all
         section = Section(name=analysis.name, title=analysis.title, error=str(exc))
     except Exception as exc:  # a plugin's fault: report it by name, keep the other sections
-        message = f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
+        message = (
+            f"analysis '{analysis.name}' of plugin '{reg.plugin}' failed: "
+            f"{type(exc).__name__}: {exc}\n{traceback.format_exc(limit=-3)}"
+        )
         section = Section(name=analysis.name, title=analysis.title, error=message)
     section.name, section.order, section.plugin = analysis.name, analysis.order, reg.plugin
     section.definitions = section.definitions or analysis.definitions
