@@ -2,10 +2,10 @@
 
 from __future__ import annotations
 
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar, cast
 
 import duckdb
 import pandas as pd
@@ -15,6 +15,8 @@ from segkit.data.contract import TABLES, Kind
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Section
 from segkit.periods import Period
+
+T = TypeVar("T")
 
 #: DuckDB type of each contract kind, as loaded (see :mod:`segkit.data.load`).
 _SQL_TYPES: dict[Kind, str] = {
@@ -40,7 +42,7 @@ class PeriodContext:
     period: Period
     settings: Mapping[str, Any]
     results: Mapping[str, Section] = field(default_factory=dict)
-    _cache: dict[tuple[str, date], pd.DataFrame] = field(default_factory=dict, repr=False)
+    _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property
     def config(self) -> Config:
@@ -67,6 +69,12 @@ class PeriodContext:
         if key not in self._cache:
             self._cache[key] = self.sql(f"SELECT * FROM {self.view(name, key[1])} AS t")
         return self._cache[key].copy()
+
+    def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
+        """``compute()`` once per report run for ``key``; analyses share the result."""
+        if key not in self._cache:
+            self._cache[key] = compute()
+        return cast(T, self._cache[key])
 
     def view(self, name: str, cutoff: date | None = None) -> str:
         """SQL of the as-of rows of ``name``, to use as a sub-query in :meth:`sql`."""

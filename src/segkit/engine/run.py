@@ -64,7 +64,7 @@ def run_period(dataset: Dataset, period: Period, plugins: PluginManager) -> Peri
     Analyses run in an order that respects ``requires``; one whose requirement failed is
     skipped with a note naming it.
     """
-    cache: dict[Any, pd.DataFrame] = {}
+    cache: dict[Any, Any] = {}
     results: dict[str, Section] = {}
     for reg in plugins.ordered_analyses():
         results[reg.analysis.name] = _run_one(reg, dataset, period, results, cache)
@@ -78,7 +78,7 @@ def _run_one(
     dataset: Dataset,
     period: Period,
     results: dict[str, Section],
-    cache: dict[Any, pd.DataFrame],
+    cache: dict[Any, Any],
 ) -> Section:
     analysis = reg.analysis
     started = time.perf_counter()
