@@ -505,3 +505,22 @@ def test_requires_orders_analyses_and_skips_dependents_of_failures(
     assert report.section("after_fragile").error == "skipped: needs fragile, which did not run"
     assert report.section("third").error == "skipped: needs after_fragile, which did not run"
     assert {s.name for s in report.failed} == {"orphan", "fragile", "after_fragile", "third"}
+
+
+def test_as_of_customers_without_the_optional_signup_date(
+    data_dir: Path, plugins_dir: Path
+) -> None:
+    # customers.signup_date is the table's as-of event column but optional: without it every
+    # customer row is known at any cut-off, and the column is there, empty.
+    (data_dir / "customers.csv").write_text(
+        "customer_id,name\nA,Ann\nB,Bob\nC,Cy\nD,Di\nE,Ed\nF,Flo\n", encoding="utf-8"
+    )
+    dataset = load_dataset(data_dir, Config())
+    ctx = PeriodContext(dataset, Q1, {})
+    customers = ctx.table("customers")
+    assert sorted(customers["name"]) == ["Ann", "Bob", "Cy", "Di", "Ed", "Flo"]
+    assert customers["signup_date"].isna().all()
+    # Pareto's top table looks the names up through that view.
+    report = run_period(dataset, Q1, PluginManager(plugins_dir, entry_points=False))
+    top = report.section("pareto").tables["top"].frame
+    assert top["name"].tolist() == ["Ann", "Bob", "Cy", "Di", "Ed"]
