@@ -43,10 +43,13 @@ COMPANY_SUFFIXES = (
 CHINESE_COMPANIES = ("北京华信科技有限公司", "上海东方贸易有限公司", "深圳创新电子有限公司")
 
 
-def draw_names(rng: np.random.Generator, n: int, company_share: float) -> list[str]:
+def draw_names(
+    rng: np.random.Generator, n: int, company_share: float, chinese_share: float
+) -> list[str]:
     """``n`` names: a company with probability ``company_share``, else a person.
 
-    A few companies are Chinese; the hostile names replace randomly chosen customers.
+    A ``chinese_share`` of companies have Chinese names; the hostile names replace randomly
+    chosen customers.
     """
     is_company = rng.random(n) < company_share
     first = rng.integers(0, len(FIRST_NAMES), n)
@@ -54,7 +57,7 @@ def draw_names(rng: np.random.Generator, n: int, company_share: float) -> list[s
     stem = rng.integers(0, len(COMPANY_STEMS), n)
     core = rng.integers(0, len(COMPANY_CORES), n)
     suffix = rng.integers(0, len(COMPANY_SUFFIXES), n)
-    chinese = rng.random(n) < 0.01
+    chinese = rng.random(n) < chinese_share
     names = [
         (
             CHINESE_COMPANIES[i % len(CHINESE_COMPANIES)]

@@ -37,7 +37,8 @@ class Arrivals:
     #: Arrival intensity at the window end over that at the window start (same rate before it).
     growth_over_window: float = 1.4
     legacy_share: float = 0.10
-    #: Expected calls per in-window non-legacy customer slot: share of outbound x 80 calls/buyer.
+    #: Target share of outbound customers among in-window signups; the funnel gets
+    #: ``outbound_share / prod(conversion)`` calls per in-window customer (80 per buyer).
     outbound_share: float = 0.05
     #: Source mix of in-window customers not won through the funnel (outbound comes from it).
     inbound_sources: dict[str, float] = field(
@@ -173,8 +174,8 @@ class Attributes:
         }
     )
     company_name_share: float = 0.6
-    #: A referral customer's referrer is an earlier signup drawn with weight lambda * (1 - p).
-    referral_weight: str = "lambda * (1 - p)"
+    #: Share of company names that are Chinese (non-Latin text in reports).
+    chinese_company_share: float = 0.01
 
 
 @dataclass(frozen=True)

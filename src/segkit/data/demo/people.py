@@ -216,5 +216,5 @@ def draw_customers(
         industry=industry,
         income_band=income_band,
         company_size=company_size,
-        names=draw_names(streams["names"], n, ap.company_name_share),
+        names=draw_names(streams["names"], n, ap.company_name_share, ap.chinese_company_share),
     )
