@@ -15,6 +15,7 @@ import pytest
 import segkit
 from segkit.config import Config
 from segkit.data.load import Dataset, load_dataset
+from segkit.engine import plugins as plugins_module
 from segkit.engine.context import PeriodContext
 from segkit.engine.plugins import ENV_LOAD, PluginManager
 from segkit.engine.run import PeriodReport, run_period
@@ -45,9 +46,18 @@ class Simple:
 """
 
 
+#: The real built-ins, before the fixture below narrows them.
+BUILTINS = plugins_module.DEFAULT_PLUGINS
+
+
 @pytest.fixture(autouse=True)
-def _no_env_filter(monkeypatch: pytest.MonkeyPatch) -> None:
-    """Tests start without ``SEGKIT_LOAD_PLUGINS`` whatever the shell has."""
+def _known_plugins(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Pareto as the only built-in, and no ``SEGKIT_LOAD_PLUGINS`` whatever the shell has.
+
+    The tests are about discovery and isolation, with Pareto as the reference built-in whose
+    figures are worked out by hand; other built-ins would only add sections to every list.
+    """
+    monkeypatch.setattr(plugins_module, "DEFAULT_PLUGINS", (PARETO,))
     monkeypatch.delenv(ENV_LOAD, raising=False)
 
 
@@ -100,6 +110,17 @@ def metric(report: PeriodReport, section: str, key: str) -> float | None:
 
 
 # -- built-ins -----------------------------------------------------------------------------
+def test_every_builtin_loads_as_built_in(
+    plugins_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr(plugins_module, "DEFAULT_PLUGINS", BUILTINS)
+    pm = PluginManager(plugins_dir, entry_points=False)
+    assert PARETO in BUILTINS
+    assert [(i.name, i.source) for i in pm.info()] == [(n, "built-in") for n in sorted(BUILTINS)]
+    assert ("pareto", PARETO) in [(r.analysis.name, r.plugin) for r in pm.analyses()]
+    assert pm.errors == {}
+
+
 def test_builtin_pareto_is_registered_with_its_plugin_name(plugins_dir: Path) -> None:
     pm = PluginManager(plugins_dir, entry_points=False)
     [reg] = pm.analyses()
