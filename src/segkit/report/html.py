@@ -97,10 +97,17 @@ def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: b
     frame = mask_frame(table.frame, tuple(personal), show_ids)
     total = len(frame)
     shown = frame.head(table.max_rows).copy()
-    for col, unit in table.formats.items():
-        if col in shown.columns:
-            shown[col] = [format_value(_num(v), unit, currency) for v in shown[col]]
-    body = shown.to_html(index=False, escape=True, na_rep="–", border=0, classes="sk-table")
+    for col in shown.columns:
+        unit = table.formats.get(col)
+        cells = (
+            [format_value(_num(v), unit, currency) for v in shown[col]]
+            if unit
+            else ["–" if _missing(v) else str(v) for v in shown[col]]
+        )
+        # Escaped here with quotes too, rather than by to_html, which leaves quotes alone.
+        shown[col] = [escape(c) for c in cells]
+    shown.columns = [escape(str(c)) for c in shown.columns]
+    body = shown.to_html(index=False, escape=False, border=0, classes="sk-table")
     caption = f'<p class="sk-caption">{escape(table.caption)}</p>' if table.caption else ""
     more = (
         f'<p class="sk-more">Showing {len(shown):,} of {total:,} rows; the full list is in '
@@ -109,6 +116,10 @@ def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: b
         else ""
     )
     return caption + body + more
+
+
+def _missing(v: object) -> bool:
+    return v is None or (isinstance(v, float) and math.isnan(v)) or v is pd.NaT or v is pd.NA
 
 
 def _num(v: object) -> float | None:
