@@ -12,6 +12,8 @@ the twelve months ending at ``end``; amounts net of returns):
   to date / in the year / in the twelve months before that / in the period.
 * ``margin_year`` / ``margin_period``: net margin (revenue when the data has no margin).
 * ``avg_order_value``: gross amount of positive rows in the year / ``orders_year``.
+* ``active_months_year``: calendar months (0-12) of the year with at least one purchase; a
+  measure of order regularity.
 * ``tenure_days``: days from ``signup_date`` (else ``first_purchase``) to ``end``.
 * ``yoy_growth``: ``revenue_year / revenue_prev_year - 1``; empty when the earlier year is <= 0.
 * ``nps_last`` / ``csat_mean``: last NPS answer and mean CSAT to date, when surveys exist.
@@ -53,6 +55,8 @@ def _compute(ctx: PeriodContext, p: Period) -> pd.DataFrame:
                 AS orders_year,
             count(DISTINCT {order}) FILTER (WHERE amount > 0 AND date >= {ts(p.start)})
                 AS orders_period,
+            count(DISTINCT date_trunc('month', date))
+                FILTER (WHERE amount > 0 AND date >= {ts(year_start)}) AS active_months_year,
             sum(amount) AS revenue_total,
             coalesce(sum(amount) FILTER (WHERE date >= {ts(year_start)}), 0) AS revenue_year,
             coalesce(sum(amount) FILTER (WHERE date >= {ts(prev_year_start)}

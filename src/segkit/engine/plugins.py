@@ -35,7 +35,15 @@ from segkit.engine import hookspecs
 from segkit.engine.analysis import Analysis
 from segkit.errors import ConfigError
 
-DEFAULT_PLUGINS: tuple[str, ...] = ("segkit.analyses.pareto",)
+DEFAULT_PLUGINS: tuple[str, ...] = (
+    "segkit.analyses.pareto",
+    "segkit.analyses.rfm",
+    "segkit.analyses.abc_xyz",
+    "segkit.analyses.quadrants",
+    "segkit.analyses.migration",
+    "segkit.analyses.stratification",
+    "segkit.analyses.tiers",
+)
 ENTRY_POINT_GROUP = "segkit"
 ENV_LOAD = "SEGKIT_LOAD_PLUGINS"
 

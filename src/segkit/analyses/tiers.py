@@ -1,0 +1,578 @@
+"""Client tiers basic / medium / VIP from the handbook's four families of evidence.
+
+Who is tiered: **rated clients**, those with a purchase (a row with amount > 0) in the
+``window_months`` (default 12) before the period's end; lapsed clients and clients with only
+returns are not tiered (they are counted in the notes). Features are those of
+:func:`segkit.analyses.features.client_features` as of the period's end.
+
+Each family gives a client 0, 1 or 2 points, by two cut-offs ``[c1, c2]`` (1 point at
+``>= c1``, 2 points at ``>= c2``):
+
+* **Financial capacity**: the client's position on the ordinal ``capacity_scales`` of the
+  customers table (default ``income_band`` low ... high and ``company_size`` 1-9 ... 1000+):
+  a label's position is ``index / (levels - 1)`` (0 lowest, 1 highest), averaged over the
+  scales on which the client has a known label; cut-offs ``capacity_cuts`` (default 0.5 / 0.75).
+  A client with no known label is read from **spend readiness** instead: average order value in
+  the year against its ``spend_cuts`` quantiles among rated clients (default 0.5 / 0.8).
+* **Satisfaction**: the last NPS answer (0-10) against ``nps_cuts`` (default 7 / 9: passive,
+  promoter), else the mean CSAT (1-5) against ``csat_cuts`` (default 3.5 / 4.5); a client with
+  no survey answer has no satisfaction evidence (the family is left out, not scored 0).
+* **Purchase volume**: net revenue in the twelve months to the period end against its
+  ``volume_cuts`` quantiles among rated clients (default 0.5 / 0.8, so the top 20 % get 2).
+* **Tenure**: days since signup (else the first purchase) against ``tenure_cuts`` (default
+  180 / 730 days).
+
+Quantile cut-offs are learnt (``fit``) on one period with numpy's linear interpolation and then
+kept fixed when predicting (so migration compares clients against frozen thresholds).
+
+**Points share** = points / (2 x the number of families with evidence for the client). The tier
+is **VIP** when the share is at least ``tier_cuts[1]`` (default 0.75) and every family named
+in ``vip_requires`` has at least the points given (default tenure >= 1 and volume >= 1: a VIP
+has some history and buys more than half of the clients); **medium** when the share is at least
+``tier_cuts[0]`` (default 0.4); else **basic**. Each client's ``reasons`` spell this out.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
+from typing import Any, Self
+
+import numpy as np
+import pandas as pd
+from matplotlib.figure import Figure
+
+from segkit.analyses.features import client_features
+from segkit.engine.analysis import Metric, Section, Table
+from segkit.engine.context import PeriodContext
+from segkit.engine.hookspecs import hookimpl
+from segkit.errors import ConfigError, SegkitError
+from segkit.periods import Period, add_months
+
+#: Tier labels, best first.
+TIERS: tuple[str, ...] = ("vip", "medium", "basic")
+#: How tiers are written in reports.
+LABELS: Mapping[str, str] = {"vip": "VIP", "medium": "medium", "basic": "basic"}
+FAMILIES: tuple[str, ...] = ("capacity", "satisfaction", "volume", "tenure")
+#: Ordinal scales of the demo company's customers table, lowest level first.
+DEFAULT_SCALES: Mapping[str, tuple[str, ...]] = {
+    "income_band": ("low", "lower-middle", "middle", "upper-middle", "high"),
+    "company_size": ("1-9", "10-49", "50-249", "250-999", "1000+"),
+}
+
+
+# -- shared by the tier, fund and scorecard analyses -----------------------------------------
+def rated_clients(features: pd.DataFrame, period: Period, months: int) -> pd.DataFrame:
+    """Clients with a purchase (amount > 0) in the ``months`` before ``period.end``."""
+    since = pd.Timestamp(add_months(period.end, -months))
+    last = pd.to_datetime(features["last_purchase"])
+    return features[last >= since].reset_index(drop=True)
+
+
+def capacity_position(
+    frame: pd.DataFrame, scales: Mapping[str, Sequence[str]]
+) -> tuple[pd.Series, pd.Series]:
+    """Mean position (0-1) of each row's known labels on ``scales``, and its text basis.
+
+    Labels are compared stripped and lower-cased; a label not on its scale counts as unknown.
+    Rows with no known label get NaN and an empty basis.
+    """
+    positions, texts = [], []
+    for column, levels in scales.items():
+        if column not in frame:
+            continue
+        lookup = {str(v).strip().lower(): i / (len(levels) - 1) for i, v in enumerate(levels)}
+        raw = frame[column].astype("string").str.strip()
+        pos = raw.str.lower().map(lookup).astype(float)
+        positions.append(pos)
+        texts.append((column + " " + raw.fillna("")).where(pos.notna(), ""))
+    if not positions:
+        return pd.Series(np.nan, index=frame.index), pd.Series("", index=frame.index)
+    position = pd.concat(positions, axis=1).mean(axis=1, skipna=True)
+    basis = texts[0]
+    for text in texts[1:]:
+        joined = basis.where(text == "", basis + ", " + text)
+        basis = joined.where(basis != "", text)
+    return position, basis.astype(object)
+
+
+def check_scales(value: Any, where: str) -> dict[str, tuple[str, ...]]:
+    """Validate ``{column: [lowest, ..., highest]}`` (at least two distinct labels each)."""
+    if not isinstance(value, Mapping):
+        raise ConfigError(f"{where} must map a customers column to its levels, lowest first")
+    out: dict[str, tuple[str, ...]] = {}
+    for column, levels in value.items():
+        if not isinstance(levels, list | tuple) or len(levels) < 2:
+            raise ConfigError(f"{where}.{column} must list at least two levels, lowest first")
+        labels = tuple(str(v) for v in levels)
+        if len({v.strip().lower() for v in labels}) != len(labels):
+            raise ConfigError(f"{where}.{column} repeats a level: {list(labels)}")
+        out[str(column)] = labels
+    return out
+
+
+def check_cuts(
+    value: Any, where: str, low: float | None = None, high: float | None = None
+) -> tuple[float, float]:
+    """Validate a pair of cut-offs ``[c1, c2]`` with ``c1 < c2`` inside ``[low, high]``."""
+    if (
+        not isinstance(value, list | tuple)
+        or len(value) != 2
+        or not all(isinstance(v, int | float) and not isinstance(v, bool) for v in value)
+    ):
+        raise ConfigError(f"{where} must be two numbers [lower, upper], got {value!r}")
+    c1, c2 = float(value[0]), float(value[1])
+    if not c1 < c2:
+        raise ConfigError(f"{where}: thresholds out of order, {c1:g} must be below {c2:g}")
+    if (low is not None and c1 < low) or (high is not None and c2 > high):
+        raise ConfigError(f"{where} must lie between {low:g} and {high:g}, got {value!r}")
+    return c1, c2
+
+
+def check_window(value: Any, where: str) -> int:
+    if isinstance(value, bool) or not isinstance(value, int) or value < 1:
+        raise ConfigError(f"{where} must be a whole number of months >= 1, got {value!r}")
+    return value
+
+
+def points(values: pd.Series, cuts: tuple[float, float]) -> pd.Series:
+    """0, 1 or 2 points: 1 at ``>= cuts[0]``, 2 at ``>= cuts[1]``; NaN stays NaN."""
+    v = values.astype(float)
+    pts = (v >= cuts[0]).astype(float) + (v >= cuts[1]).astype(float)
+    return pts.where(v.notna())
+
+
+def _basis(label: str, values: pd.Series, cuts: tuple[float, float], fmt: str) -> pd.Series:
+    """ "<label> <value> >= c2" style text: the value and the cut-off it reached or missed."""
+    v = values.astype(float)
+    c1, c2 = format(cuts[0], fmt), format(cuts[1], fmt)
+    text = [
+        ""
+        if np.isnan(x)
+        else f"{label} {x:{fmt}} " + (f">= {c2}" if x >= cuts[1] else f">= {c1}, < {c2}")
+        if x >= cuts[0]
+        else f"{label} {x:{fmt}} < {c1}"
+        for x in v.to_numpy()
+    ]
+    return pd.Series(text, index=values.index, dtype=object)
+
+
+# -- the rule ---------------------------------------------------------------------------------
+@dataclass(frozen=True)
+class TierSettings:
+    """Validated settings of the tier rule (see the module docstring)."""
+
+    window_months: int = 12
+    capacity_scales: Mapping[str, tuple[str, ...]] = field(
+        default_factory=lambda: dict(DEFAULT_SCALES)
+    )
+    capacity_cuts: tuple[float, float] = (0.5, 0.75)
+    spend_cuts: tuple[float, float] = (0.5, 0.8)
+    nps_cuts: tuple[float, float] = (7.0, 9.0)
+    csat_cuts: tuple[float, float] = (3.5, 4.5)
+    volume_cuts: tuple[float, float] = (0.5, 0.8)
+    tenure_cuts: tuple[float, float] = (180.0, 730.0)
+    tier_cuts: tuple[float, float] = (0.4, 0.75)
+    vip_requires: Mapping[str, int] = field(default_factory=lambda: {"tenure": 1, "volume": 1})
+
+    @classmethod
+    def parse(cls, s: Mapping[str, Any], where: str = "analyses.tiers") -> TierSettings:
+        requires = s["vip_requires"] or {}
+        if not isinstance(requires, Mapping):
+            raise ConfigError(f"{where}.vip_requires must map a family to its minimum points")
+        for family, pts in requires.items():
+            if family not in FAMILIES:
+                raise ConfigError(
+                    f"{where}.vip_requires: unknown family {family!r}; families are "
+                    f"{', '.join(FAMILIES)}"
+                )
+            if pts not in (0, 1, 2) or isinstance(pts, bool):
+                raise ConfigError(f"{where}.vip_requires.{family} must be 0, 1 or 2")
+        return cls(
+            window_months=check_window(s["window_months"], f"{where}.window_months"),
+            capacity_scales=check_scales(s["capacity_scales"], f"{where}.capacity_scales"),
+            capacity_cuts=check_cuts(s["capacity_cuts"], f"{where}.capacity_cuts", 0, 1),
+            spend_cuts=check_cuts(s["spend_cuts"], f"{where}.spend_cuts", 0, 1),
+            nps_cuts=check_cuts(s["nps_cuts"], f"{where}.nps_cuts", 0, 10),
+            csat_cuts=check_cuts(s["csat_cuts"], f"{where}.csat_cuts", 1, 5),
+            volume_cuts=check_cuts(s["volume_cuts"], f"{where}.volume_cuts", 0, 1),
+            tenure_cuts=check_cuts(s["tenure_cuts"], f"{where}.tenure_cuts", 0),
+            tier_cuts=check_cuts(s["tier_cuts"], f"{where}.tier_cuts", 0, 1),
+            vip_requires={str(k): int(v) for k, v in requires.items()},
+        )
+
+
+class TierRule:
+    """The tier segmenter: quantile cut-offs learnt by :meth:`fit`, tiers by :meth:`predict`.
+
+    Fitted attributes: ``volume_cuts_`` and ``spend_cuts_`` (money, net revenue in the year and
+    average order value at the configured quantiles).
+    """
+
+    name = "tiers"
+    levels = TIERS
+
+    def __init__(self, settings: TierSettings | None = None) -> None:
+        self.settings = settings or TierSettings()
+        self.volume_cuts_: tuple[float, float] | None = None
+        self.spend_cuts_: tuple[float, float] | None = None
+
+    def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
+        """Rated clients' features as of ``period.end``, with ``capacity_position`` added."""
+        frame = rated_clients(client_features(ctx, period), period, self.settings.window_months)
+        position, basis = capacity_position(frame, self.settings.capacity_scales)
+        return frame.assign(capacity_position=position, capacity_labels=basis)
+
+    def fit(self, features: pd.DataFrame) -> Self:
+        if features.empty:
+            raise SegkitError("no rated client to learn the tier cut-offs from")
+        s = self.settings
+        self.volume_cuts_ = _quantiles(features["revenue_year"], s.volume_cuts)
+        spend = features["avg_order_value"].dropna()
+        # Without any order value (no purchase in the year) the fallback can never apply.
+        self.spend_cuts_ = _quantiles(spend, s.spend_cuts) if len(spend) else (np.inf, np.inf)
+        return self
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        return self.evidence(features)["tier"]
+
+    def evidence(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per client: each family's points and basis, the points share, tier and reasons."""
+        if self.volume_cuts_ is None or self.spend_cuts_ is None:
+            raise RuntimeError("TierRule.fit() must be called before predicting")
+        s, f = self.settings, features
+        out = pd.DataFrame({"customer_id": f["customer_id"]}, index=f.index)
+
+        by_scale = points(f["capacity_position"], s.capacity_cuts)
+        by_spend = points(f["avg_order_value"], self.spend_cuts_)
+        on_scale = f["capacity_position"].notna()
+        out["capacity_points"] = by_scale.where(on_scale, by_spend)
+        scale_text = _basis("position", f["capacity_position"], s.capacity_cuts, ".2f")
+        spend_text = _basis("avg order", f["avg_order_value"], self.spend_cuts_, ",.2f")
+        out["capacity_basis"] = (f["capacity_labels"] + ": " + scale_text).where(
+            on_scale, spend_text
+        )
+
+        has_nps = f["nps_last"].notna() if "nps_last" in f else pd.Series(False, index=f.index)
+        nps = f["nps_last"] if "nps_last" in f else pd.Series(np.nan, index=f.index)
+        csat = f["csat_mean"] if "csat_mean" in f else pd.Series(np.nan, index=f.index)
+        out["satisfaction_points"] = points(nps, s.nps_cuts).where(
+            has_nps, points(csat, s.csat_cuts)
+        )
+        out["satisfaction_basis"] = _basis("NPS", nps, s.nps_cuts, "g").where(
+            has_nps, _basis("CSAT", csat, s.csat_cuts, ".2f")
+        )
+
+        out["volume_points"] = points(f["revenue_year"], self.volume_cuts_)
+        out["volume_basis"] = _basis("revenue 12m", f["revenue_year"], self.volume_cuts_, ",.2f")
+        out["tenure_points"] = points(f["tenure_days"], s.tenure_cuts)
+        out["tenure_basis"] = _basis("tenure days", f["tenure_days"], s.tenure_cuts, ".0f")
+
+        cols = [f"{fam}_points" for fam in FAMILIES]
+        out["points"] = out[cols].sum(axis=1, skipna=True)
+        out["max_points"] = 2 * out[cols].notna().sum(axis=1)
+        out["share"] = out["points"] / out["max_points"].where(out["max_points"] > 0)
+        gates = pd.Series(True, index=f.index)
+        for family, need in s.vip_requires.items():
+            gates &= out[f"{family}_points"].fillna(-1) >= need
+        share = out["share"].fillna(0).round(12)  # 6/8 must reach 0.75 however it is summed
+        out["tier"] = np.where(
+            (share >= s.tier_cuts[1]) & gates,
+            "vip",
+            np.where(share >= s.tier_cuts[0], "medium", "basic"),
+        )
+        out["vip_blocked"] = (share >= s.tier_cuts[1]) & ~gates
+        out["reasons"] = self._reasons(out)
+        return out
+
+    def _reasons(self, out: pd.DataFrame) -> pd.Series:
+        s = self.settings
+        need = ", ".join(f"{k} >= {v}" for k, v in s.vip_requires.items())
+        head = (
+            out["tier"].map(LABELS)
+            + ": "
+            + out["points"].map("{:g}".format)
+            + " of "
+            + out["max_points"].map("{:g}".format)
+            + " points ("
+            + out["share"].fillna(0).map("{:.0%}".format)
+            + f"; medium >= {s.tier_cuts[0]:.0%}, VIP >= {s.tier_cuts[1]:.0%}"
+            + (f" with {need}" if need else "")
+            + ")"
+        )
+        head = head.where(~out["vip_blocked"], head + " - not VIP: " + need + " not met")
+        parts = [head]
+        for fam in FAMILIES:
+            pts = out[f"{fam}_points"]
+            text = "; " + fam + " " + pts.map(lambda p: "-" if np.isnan(p) else f"{p:g}")
+            text = text + (" (" + out[f"{fam}_basis"] + ")").where(pts.notna(), " (no data)")
+            parts.append(text)
+        return pd.concat(parts, axis=1).sum(axis=1).astype(object)
+
+
+def _quantiles(values: pd.Series, qs: tuple[float, float]) -> tuple[float, float]:
+    v = np.quantile(values.to_numpy(dtype=float), qs)
+    return float(v[0]), float(v[1])
+
+
+# -- the section ------------------------------------------------------------------------------
+class Tiers:
+    """The client tiers section."""
+
+    name = "tiers"
+    title = "Client tiers: basic, medium, VIP"
+    order = 40
+    requires: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = {
+        "window_months": 12,
+        "capacity_scales": {k: list(v) for k, v in DEFAULT_SCALES.items()},
+        "capacity_cuts": [0.5, 0.75],
+        "spend_cuts": [0.5, 0.8],
+        "nps_cuts": [7, 9],
+        "csat_cuts": [3.5, 4.5],
+        "volume_cuts": [0.5, 0.8],
+        "tenure_cuts": [180, 730],
+        "tier_cuts": [0.4, 0.75],
+        "vip_requires": {"tenure": 1, "volume": 1},
+    }
+    definitions: Mapping[str, str] = {
+        "Rated client": "A client with a purchase (amount > 0) in the 12 months (window_months) "
+        "before the period end.",
+        "Financial capacity": "Mean position (0 lowest, 1 highest) of the client's labels on the "
+        "ordinal capacity scales (income band, company size); without any, average order value "
+        "in the year against its quantiles.",
+        "Satisfaction": "Last NPS answer (0-10), else mean CSAT (1-5).",
+        "Purchase volume": "Net revenue in the twelve months to the period end, against its "
+        "quantiles among rated clients.",
+        "Tenure": "Days from signup (else the first purchase) to the period end.",
+        "Points share": "Family points (0, 1 or 2 each) / (2 x families with evidence).",
+        "Tier": "VIP at a points share >= 75 % with tenure and volume points >= 1; medium at "
+        ">= 40 %; else basic (defaults; see the settings).",
+    }
+
+    def run(self, ctx: PeriodContext) -> Section:
+        settings = TierSettings.parse(ctx.settings)
+        now = _tier_clients(ctx, ctx.period, settings)
+        if now is None:
+            raise SegkitError(
+                f"no client has a purchase in the {settings.window_months} months before "
+                f"{ctx.period.end}: period {ctx.period} cannot be tiered"
+            )
+        clients, rule = now
+        prev = _tier_clients(ctx, ctx.previous, settings)
+        before = prev[0] if prev else None
+        by_tier = _by_tier(clients)
+        prev_by = _by_tier(before) if before is not None else None
+
+        def prev_value(tier: str, col: str) -> float | None:
+            return float(prev_by.loc[tier, col]) if prev_by is not None else None
+
+        metrics = [
+            Metric(
+                "rated_clients",
+                "Rated clients",
+                len(clients),
+                "count",
+                len(before) if before is not None else None,
+                True,
+            ),
+            Metric(
+                "vip_clients",
+                "VIP clients",
+                float(by_tier.loc["vip", "clients"]),
+                "count",
+                prev_value("vip", "clients"),
+                True,
+                headline=True,
+            ),
+            Metric(
+                "vip_revenue_share",
+                "VIP share of revenue (12 months)",
+                float(by_tier.loc["vip", "revenue_share"]),
+                "share",
+                prev_value("vip", "revenue_share"),
+                None,
+            ),
+            Metric(
+                "medium_clients",
+                "Medium clients",
+                float(by_tier.loc["medium", "clients"]),
+                "count",
+                prev_value("medium", "clients"),
+                True,
+            ),
+        ]
+        vip = by_tier.loc["vip"]
+        summary = (
+            f"{int(vip['clients']):,} of {len(clients):,} rated clients are VIP "
+            f"({vip['client_share']:.0%}); they bring {vip['revenue_share']:.0%} of the "
+            f"twelve months' net revenue. {int(by_tier.loc['medium', 'clients']):,} are medium "
+            f"and {int(by_tier.loc['basic', 'clients']):,} basic."
+        )
+        return Section(
+            self.name,
+            self.title,
+            summary=summary,
+            metrics=metrics,
+            tables={
+                "tiers": Table(
+                    by_tier.reset_index(),
+                    formats={
+                        "clients": "count",
+                        "client_share": "share",
+                        "revenue_year": "money",
+                        "revenue_share": "share",
+                        "margin_year": "money",
+                        "mean_share": "share",
+                        "median_tenure_days": "days",
+                    },
+                    caption=f"Tiers as of the end of {ctx.period}",
+                ),
+                "evidence": Table(
+                    _evidence_table(clients, rule),
+                    formats={"clients_with_evidence": "count", "coverage": "share"},
+                    caption="Evidence families: coverage and cut-offs (1 point / 2 points)",
+                ),
+                "vip": Table(
+                    clients.loc[
+                        clients["tier"] == "vip", ["customer_id", "revenue_year", "reasons"]
+                    ].sort_values("revenue_year", ascending=False),
+                    formats={"revenue_year": "money"},
+                    caption="VIP clients and why",
+                ),
+            },
+            figures=[_figure(by_tier, ctx.period)],
+            notes=_notes(ctx, clients, settings),
+            data={
+                "clients": clients.drop(columns=["vip_blocked"]),
+                "segmenter": TierRule(settings),
+                "fitted": rule,
+            },
+        )
+
+
+def _tier_clients(
+    ctx: PeriodContext, period: Period, settings: TierSettings
+) -> tuple[pd.DataFrame, TierRule] | None:
+    """Tiered clients of ``period`` with revenue and margin, and the rule fitted on them."""
+    rule = TierRule(settings)
+    features = rule.features(ctx, period)
+    if features.empty:
+        return None
+    rule.fit(features)
+    clients = rule.evidence(features)
+    for col in ("revenue_year", "margin_year", "revenue_period", "margin_period", "tenure_days"):
+        clients[col] = features[col]
+    return clients, rule
+
+
+def _by_tier(clients: pd.DataFrame) -> pd.DataFrame:
+    g = clients.groupby("tier")
+    frame = pd.DataFrame(
+        {
+            "clients": g.size(),
+            "revenue_year": g["revenue_year"].sum(),
+            "margin_year": g["margin_year"].sum(),
+            "mean_share": g["share"].mean(),
+            "median_tenure_days": g["tenure_days"].median(),
+        }
+    ).reindex(list(TIERS))
+    frame["clients"] = frame["clients"].fillna(0).astype(int)
+    frame[["revenue_year", "margin_year"]] = frame[["revenue_year", "margin_year"]].fillna(0.0)
+    frame["client_share"] = frame["clients"] / max(len(clients), 1)
+    total = clients["revenue_year"].sum()
+    frame["revenue_share"] = frame["revenue_year"] / total if total > 0 else np.nan
+    frame.index.name = "tier"
+    return frame[
+        [
+            "clients",
+            "client_share",
+            "revenue_year",
+            "revenue_share",
+            "margin_year",
+            "mean_share",
+            "median_tenure_days",
+        ]
+    ]
+
+
+def _evidence_table(clients: pd.DataFrame, rule: TierRule) -> pd.DataFrame:
+    s = rule.settings
+    assert rule.volume_cuts_ is not None and rule.spend_cuts_ is not None
+    cut_text = {
+        "capacity": f"position {s.capacity_cuts[0]:.2f} / {s.capacity_cuts[1]:.2f} "
+        f"(fallback avg order {rule.spend_cuts_[0]:,.2f} / {rule.spend_cuts_[1]:,.2f})",
+        "satisfaction": f"NPS {s.nps_cuts[0]:g} / {s.nps_cuts[1]:g}, "
+        f"else CSAT {s.csat_cuts[0]:g} / {s.csat_cuts[1]:g}",
+        "volume": f"revenue 12m {rule.volume_cuts_[0]:,.2f} / {rule.volume_cuts_[1]:,.2f} "
+        f"(quantiles {s.volume_cuts[0]:g} / {s.volume_cuts[1]:g})",
+        "tenure": f"{s.tenure_cuts[0]:g} / {s.tenure_cuts[1]:g} days",
+    }
+    rows = []
+    for fam in FAMILIES:
+        have = int(clients[f"{fam}_points"].notna().sum())
+        rows.append(
+            {
+                "family": fam,
+                "clients_with_evidence": have,
+                "coverage": have / len(clients),
+                "cut_offs": cut_text[fam],
+            }
+        )
+    return pd.DataFrame(rows)
+
+
+def _notes(ctx: PeriodContext, clients: pd.DataFrame, s: TierSettings) -> list[str]:
+    notes = []
+    scales = [c for c in s.capacity_scales if ctx.has("customers") and c in ctx.table("customers")]
+    spend = int(clients["capacity_basis"].str.startswith("avg order").sum())
+    if not scales:
+        notes.append(
+            f"No capacity scale column ({', '.join(s.capacity_scales)}) in the customers data: "
+            "financial capacity is read from average order value for every client."
+        )
+    elif spend:
+        notes.append(
+            f"{spend:,} client(s) have no known {' / '.join(scales)} label: their financial "
+            "capacity is read from average order value."
+        )
+    if not ctx.has("surveys"):
+        notes.append(
+            "No surveys table: satisfaction is not scored; points shares use the other families."
+        )
+    else:
+        missing = int(clients["satisfaction_points"].isna().sum())
+        if missing:
+            notes.append(
+                f"{missing:,} client(s) have no survey answer: their points share uses the "
+                "other three families."
+            )
+    blocked = int(clients["vip_blocked"].sum())
+    if blocked:
+        notes.append(
+            f"{blocked:,} client(s) reached the VIP points share but not the VIP requirements "
+            "and are medium."
+        )
+    return notes
+
+
+def _figure(by_tier: pd.DataFrame, period: Period) -> Figure:
+    """Share of clients vs share of twelve months' revenue per tier."""
+    fig = Figure(figsize=(6.4, 3.8), dpi=100)
+    ax = fig.subplots()
+    x = np.arange(len(by_tier))
+    width = 0.38
+    ax.bar(x - width / 2, by_tier["client_share"] * 100, width, color="#7f8c8d", label="Clients")
+    ax.bar(x + width / 2, by_tier["revenue_share"] * 100, width, color="#1f5f8b", label="Revenue")
+    ax.set_xticks(x, [LABELS[t] for t in by_tier.index])
+    ax.set_ylabel("Share (%)")
+    ax.set_title(f"Tiers: clients vs revenue (12 months), {period}")
+    ax.grid(axis="y", alpha=0.3)
+    ax.legend()
+    fig.tight_layout()
+    return fig
+
+
+@hookimpl
+def register_analyses(register: Any) -> None:
+    register(Tiers())
