@@ -11,6 +11,7 @@ import warnings
 from abc import ABC, abstractmethod
 from collections.abc import Sequence
 from dataclasses import dataclass
+from functools import cached_property
 from typing import ClassVar, Self
 
 import numpy as np
@@ -51,9 +52,13 @@ class Compressed:
     codes: tuple[npt.NDArray[np.intp], ...]
     weights: Array
 
+    @cached_property
+    def _columns(self) -> tuple[Array, ...]:
+        return tuple(v[c] for v, c in zip(self.values, self.codes, strict=True))
+
     def column(self, j: int) -> Array:
-        """Column ``j`` expanded to one value per unique row."""
-        return self.values[j][self.codes[j]]
+        """Column ``j`` expanded to one value per unique row (computed once, then cached)."""
+        return self._columns[j]
 
     @property
     def n_rows(self) -> int:
@@ -89,6 +94,15 @@ def compress(
     inverse = inverse.reshape(-1)
     summed = np.bincount(inverse, weights=w).astype(np.float64)
     return Compressed(tuple(uniques), tuple(codes), summed), inverse
+
+
+def _weighted_sum(values: Array, weights: Array) -> Array:
+    """Sum over the last axis of values * weights.
+
+    Written as multiply-and-sum rather than ``@``: BLAS dot products of this size were erratic
+    (up to 100x slower) when the two cores are shared with other processes.
+    """
+    return np.asarray((values * weights).sum(axis=-1))
 
 
 def as_float_array(value: ArrayLike, name: str) -> Array:
@@ -181,8 +195,8 @@ class Fitter(ABC):
             theta = np.exp(u)
             with np.errstate(all="ignore"):
                 ll, grad = self._loglik(theta, data)
-                value = -float(data.weights @ ll) / total
-                g = -(grad @ data.weights) * theta / total
+                value = -float(_weighted_sum(ll, data.weights)) / total
+                g = -_weighted_sum(grad, data.weights) * theta / total
             if not (np.isfinite(value) and np.all(np.isfinite(g))):
                 return np.inf, np.zeros_like(u)
             return value, g
@@ -225,7 +239,7 @@ class Fitter(ABC):
 
         def grad(th: Array) -> Array:
             with np.errstate(all="ignore"):
-                return -(self._loglik(th, data)[1] @ data.weights)
+                return -_weighted_sum(self._loglik(th, data)[1], data.weights)
 
         k = len(theta)
         hess = np.empty((k, k))
@@ -342,7 +356,7 @@ class TransactionFitter(Fitter):
         # Purchase-rate scale: alpha ~ r / E[lambda] with r = 1 and the pooled repeat rate, so the
         # start does not depend on the time unit; the dropout shape starts at neutral values.
         x, big_t = data.column(0), data.column(2)
-        alpha = float(data.weights @ big_t) / float(data.weights @ x)
+        alpha = float(_weighted_sum(big_t, data.weights) / _weighted_sum(x, data.weights))
         return self._start_from_alpha(alpha)
 
     @abstractmethod

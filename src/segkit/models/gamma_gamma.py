@@ -75,7 +75,7 @@ class GammaGamma(Fitter):
 
     def _initial_params(self, data: Compressed) -> Array:
         # E[zbar] = p v / (q - 1); start at p = 1, q = 2 with the observed mean spend.
-        mean = float(data.weights @ data.column(1)) / float(data.weights.sum())
+        mean = float(np.average(data.column(1), weights=data.weights))
         return np.array([1.0, 2.0, mean])
 
     def _loglik(self, theta: Array, data: Compressed) -> tuple[Array, Array]:
