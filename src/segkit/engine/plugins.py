@@ -43,6 +43,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segkit.analyses.migration",
     "segkit.analyses.stratification",
     "segkit.analyses.tiers",
+    "segkit.analyses.service_fund",
 )
 ENTRY_POINT_GROUP = "segkit"
 ENV_LOAD = "SEGKIT_LOAD_PLUGINS"
