@@ -196,11 +196,12 @@ def _load_table(
             hint=f"the file has {', '.join(source_columns)}; rename the columns or map them "
             f"under 'columns: {{{spec.name}: {{your_name: {missing[0]}}}}}' in segkit.yaml",
         )
-    line_offset = 2 if path.suffix.lower() in (".csv", ".tsv") else 1
-    con.execute(
-        f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT row_number() OVER () - 1 + {line_offset} "
-        f"AS _line, * FROM {_reader(path)}"
-    )
+    if path.suffix.lower() == ".parquet":  # row numbers from the file: no window needed
+        line = "file_row_number + 1 AS _line, * EXCLUDE (file_row_number)"
+        source = _reader(path).replace(")", ", file_row_number = true)", 1)
+    else:  # file lines: the header is line 1
+        line, source = "row_number() OVER () + 1 AS _line, *", _reader(path)
+    con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {line} FROM {source}")
     select = []
     known = {c.name for c in spec.columns}
     for target, source in renamed.items():
@@ -228,13 +229,19 @@ def _load_table(
             path=path,
             hint=f"export the {spec.name} table with its data",
         )
-    for target in renamed:
-        if target in known:
-            _validate_column(con, spec.column(target), path)
+    checks = [
+        check
+        for target, source in renamed.items()
+        if target in known
+        for check in _checks(spec.column(target), source_types[source] == "VARCHAR")
+    ]
+    _run_checks(con, checks, path)
     if spec.unique:
         _check_unique(con, spec, path)
+    _check_date_order(con, spec, path, set(renamed))
     keep = ", ".join(f'"{c}"' for c in renamed)
-    con.execute(f"CREATE TABLE {spec.name} AS SELECT {keep} FROM _typed ORDER BY _line")
+    # _typed was filled in file order and DuckDB keeps insertion order: no sort needed.
+    con.execute(f"CREATE TABLE {spec.name} AS SELECT {keep} FROM _typed")
     _derive(con, spec.name, set(renamed))
     con.execute("DROP TABLE _typed; DROP VIEW _raw")
 
@@ -274,11 +281,29 @@ def _cast(col: Column, source: str, source_type: str) -> str:
     raise AssertionError(col.kind)
 
 
-def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) -> None:
+@dataclass(frozen=True)
+class _Check:
+    column: Column
+    condition: str  # SQL over _typed, true for a bad row
+    problem: str
+    hint: str
+
+
+def _checks(col: Column, text_source: bool) -> list[_Check]:
+    """The contract's checks of one column, in the order their failures are reported.
+
+    ``text_source``: the file stores the column as text, so a value may fail to convert.
+    """
     name, src = f'"{col.name}"', f'"_src_{col.name}"'
-    present = f"NULLIF(trim(CAST({src} AS VARCHAR)), '') IS NOT NULL"
-    checks: list[tuple[str, str, str]] = []
-    if col.kind in ("number", "date", "bool"):
+    converts = text_source and col.kind in ("number", "date", "bool")
+    # Where nothing can fail to convert, an empty typed value means an empty cell.
+    present = (
+        f"NULLIF(trim(CAST({src} AS VARCHAR)), '') IS NOT NULL"
+        if converts
+        else (f"{name} IS NOT NULL")
+    )
+    checks: list[_Check] = []
+    if converts:
         what = {"number": "not a number", "date": "not a date", "bool": "not true/false"}[col.kind]
         hint = {
             "number": "write plain numbers with a dot for decimals, without currency signs or "
@@ -286,12 +311,15 @@ def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) ->
             "date": "write dates as YYYY-MM-DD or timestamps as YYYY-MM-DD HH:MM[:SS][+HH:MM]",
             "bool": "write true/false, yes/no or 1/0",
         }[col.kind]
-        checks.append((f"{present} AND {name} IS NULL", what, hint))
+        checks.append(_Check(col, f"{present} AND {name} IS NULL", what, hint))
     if not col.nullable:
-        checks.append((f"NOT ({present})", "is empty", "fill in every row of this column"))
+        checks.append(
+            _Check(col, f"NOT ({present})", "is empty", "fill in every row of this column")
+        )
     if col.kind == "number":
         checks.append(
-            (
+            _Check(
+                col,
                 f"NOT isfinite({name})",
                 "holds NaN or infinity",
                 "replace them with real numbers or remove the rows",
@@ -299,7 +327,8 @@ def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) ->
         )
         if col.minimum is not None:
             checks.append(
-                (
+                _Check(
+                    col,
                     f"{name} < {col.minimum}",
                     f"is below the minimum {col.minimum:g}",
                     "fix the values or remove the rows",
@@ -307,7 +336,8 @@ def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) ->
             )
         if col.maximum is not None:
             checks.append(
-                (
+                _Check(
+                    col,
                     f"{name} > {col.maximum}",
                     f"is above the maximum {col.maximum:g}",
                     "fix the values or remove the rows",
@@ -316,7 +346,8 @@ def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) ->
     if col.kind == "date":
         latest = date.fromordinal(datetime.now().date().toordinal() + FUTURE_DAYS)
         checks.append(
-            (
+            _Check(
+                col,
                 f"{name} < TIMESTAMP '{EARLIEST}' OR {name} > TIMESTAMP '{latest}'",
                 f"has dates before {EARLIEST} or after {latest}",
                 "fix the dates; placeholder dates such as 1900-01-01 or 9999-12-31 are "
@@ -326,36 +357,42 @@ def _validate_column(con: duckdb.DuckDBPyConnection, col: Column, path: Path) ->
     if col.choices:
         allowed = ", ".join(f"'{c}'" for c in col.choices)
         checks.append(
-            (
+            _Check(
+                col,
                 f"{name} IS NOT NULL AND lower({name}) NOT IN ({allowed})",
                 f"must be one of {', '.join(col.choices)}",
                 "fix the values",
             )
         )
+    return checks
+
+
+def _run_checks(con: duckdb.DuckDBPyConnection, checks: list[_Check], path: Path) -> None:
+    """Count every check's failures in one pass; report the first failing one in detail."""
     if not checks:
         return
-    # One pass counts every problem; details are fetched only for a failing check.
     counts = (
         con.execute(
             "SELECT "
-            + ", ".join(f"count(*) FILTER (WHERE {cond})" for cond, _, _ in checks)
+            + ", ".join(f"count(*) FILTER (WHERE {c.condition})" for c in checks)
             + " FROM _typed"
         ).fetchone()
         or ()
     )
-    for (cond, what, hint), n_bad in zip(checks, counts, strict=True):
+    for check, n_bad in zip(checks, counts, strict=True):
         if n_bad:
             rows = con.execute(
-                f"SELECT _line, {src} FROM _typed WHERE {cond} ORDER BY _line LIMIT {_EXAMPLES}"
+                f'SELECT _line, "_src_{check.column.name}" FROM _typed WHERE {check.condition} '
+                f"ORDER BY _line LIMIT {_EXAMPLES}"
             ).fetchall()
             raise DataError(
-                what,
+                check.problem,
                 path=path,
-                column=col.name,
+                column=check.column.name,
                 rows=[r[0] for r in rows],
                 examples=[r[1] for r in rows],
                 n_bad=n_bad,
-                hint=hint,
+                hint=check.hint,
             )
 
 
@@ -378,6 +415,39 @@ def _check_unique(con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> No
             examples=[d[0] for d in dupes],
             hint="keep one row per key",
         )
+
+
+#: Dates of one row that must not come before another date of the row: (later, earlier).
+_DATE_ORDER: dict[str, tuple[tuple[str, str], ...]] = {
+    "tickets": (("first_response_at", "opened_at"), ("resolved_at", "opened_at")),
+    "subscriptions": (("end_date", "start_date"),),
+}
+
+
+def _check_date_order(
+    con: duckdb.DuckDBPyConnection, spec: Table, path: Path, columns: set[str]
+) -> None:
+    """Reject rows where a date precedes the one it follows (a ticket resolved before opened)."""
+    for later, earlier in _DATE_ORDER.get(spec.name, ()):
+        if later not in columns or earlier not in columns:
+            continue
+        cond = f'"{later}" < "{earlier}"'
+        n_bad = _scalar(con, f"SELECT count(*) FROM _typed WHERE {cond}")
+        if n_bad:
+            rows = con.execute(
+                f'SELECT _line, "_src_{earlier}", "_src_{later}" FROM _typed WHERE {cond} '
+                f"ORDER BY _line LIMIT {_EXAMPLES}"
+            ).fetchall()
+            raise DataError(
+                f"is before {earlier}",
+                path=path,
+                column=later,
+                rows=[r[0] for r in rows],
+                examples=[f"{earlier} {r[1]}, {later} {r[2]}" for r in rows],
+                n_bad=n_bad,
+                hint=f"{later} cannot come before {earlier}; fix the dates or leave {later} "
+                "empty if it is unknown",
+            )
 
 
 def _derive(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) -> None:

@@ -168,6 +168,7 @@ def _execute(job: Job, tmp: Path, record: RunRecord) -> None:
         kernel_name="python3",
         progress_bar=False,
         log_output=False,
+        kernel_manager_class=_ipc_kernel_manager(),
     )
     t_exec = time.perf_counter() - t0
     nb = nbformat.read(tmp / "report.ipynb", as_version=4)
