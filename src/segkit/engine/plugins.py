@@ -44,6 +44,7 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segkit.analyses.stratification",
     "segkit.analyses.tiers",
     "segkit.analyses.service_fund",
+    "segkit.analyses.scorecard",
 )
 ENTRY_POINT_GROUP = "segkit"
 ENV_LOAD = "SEGKIT_LOAD_PLUGINS"
