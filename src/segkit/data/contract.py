@@ -232,3 +232,31 @@ TABLES: dict[str, Table] = {
 
 #: File endings segkit reads, in the order it looks for them.
 SUFFIXES: tuple[str, ...] = (".parquet", ".csv", ".tsv", ".xlsx")
+
+
+def markdown() -> str:
+    """The contract as Markdown tables: the generated part of ``docs/data-contract.md``."""
+    out = []
+    for table in TABLES.values():
+        need = "required" if table.required else "optional"
+        out.append(f"### `{table.name}` ({need})\n\n{table.description}\n")
+        if table.event:
+            out.append(f"Known from: `{table.event}` (the as-of date of a row).\n")
+        out.append("| column | kind | required | empty allowed | rule | meaning |")
+        out.append("|---|---|---|---|---|---|")
+        for c in table.columns:
+            rule = []
+            if c.minimum is not None:
+                rule.append(f">= {c.minimum:g}")
+            if c.maximum is not None:
+                rule.append(f"<= {c.maximum:g}")
+            if c.choices:
+                rule.append("one of " + ", ".join(c.choices))
+            if table.unique == (c.name,):
+                rule.append("unique")
+            out.append(
+                f"| `{c.name}` | {c.kind} | {'yes' if c.required else 'no'} | "
+                f"{'yes' if c.nullable else 'no'} | {'; '.join(rule)} | {c.description} |"
+            )
+        out.append("")
+    return "\n".join(out)
