@@ -45,6 +45,12 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segkit.analyses.tiers",
     "segkit.analyses.service_fund",
     "segkit.analyses.scorecard",
+    "segkit.analyses.satisfaction",
+    "segkit.analyses.service",
+    "segkit.analyses.retention",
+    "segkit.analyses.funnel",
+    "segkit.analyses.sources",
+    "segkit.analyses.cohorts",
 )
 ENTRY_POINT_GROUP = "segkit"
 ENV_LOAD = "SEGKIT_LOAD_PLUGINS"

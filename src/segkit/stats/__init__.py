@@ -1,0 +1,1 @@
+"""Pure statistics for the report metrics: intervals and survival quantiles (no segkit imports)."""
