@@ -448,7 +448,9 @@ def test_duplicate_analysis_names(dataset: Dataset, plugins_dir: Path) -> None:
         "registered by plugin 'aa'",
     }
     report = run_period(dataset, Q1, pm)
-    assert [s.name for s in report.sections] == ["pareto", "shared"]
+    # The refused registrations are shown in the report as failed sections, last.
+    assert [s.name for s in report.sections] == ["pareto", "shared", "plugin:bb", "plugin:copycat"]
+    assert [s.error for s in report.failed] == [pm.errors["bb"], pm.errors["copycat"]]
     assert metric(report, "pareto", "top_share") == pytest.approx(0.5)
 
 

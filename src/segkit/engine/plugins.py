@@ -82,7 +82,10 @@ class PluginManager:
         self._sources: dict[str, tuple[str, str]] = {}
         allowed = _allowed()
         for module_name in DEFAULT_PLUGINS:
-            self._register(importlib.import_module(module_name), module_name, "built-in")
+            try:
+                self._register(importlib.import_module(module_name), module_name, "built-in")
+            except Exception as exc:  # one broken built-in must not take the others down
+                self.errors[module_name] = f"could not be loaded: {type(exc).__name__}: {exc}"
         if entry_points:
             self._load_entry_points(allowed)
         folder = plugins_dir if plugins_dir is not None else Path("plugins")

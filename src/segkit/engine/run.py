@@ -68,7 +68,12 @@ def run_period(dataset: Dataset, period: Period, plugins: PluginManager) -> Peri
     results: dict[str, Section] = {}
     for reg in plugins.ordered_analyses():
         results[reg.analysis.name] = _run_one(reg, dataset, period, results, cache)
-    sections = sorted(results.values(), key=lambda s: (s.order, s.name))
+    # Plugins that failed to load or register are shown too, so their absence is never silent.
+    broken = [
+        Section(name=f"plugin:{name}", title=f"Plugin {name}", error=error, plugin=name, order=999)
+        for name, error in sorted(plugins.errors.items())
+    ]
+    sections = sorted([*results.values(), *broken], key=lambda s: (s.order, s.name))
     _, last = dataset.date_range()
     return PeriodReport(period, sections, data_through=last.isoformat())
 
