@@ -145,13 +145,13 @@ class ValueProportional:
         return fund, where
 
 
-def _tier_numbers(value: Any, where: str, default: Mapping[str, float]) -> dict[str, float]:
+def _tier_numbers(value: Any, where: str) -> dict[str, float]:
     if not isinstance(value, Mapping):
         raise ConfigError(f"{where} must map each tier ({', '.join(TIERS)}) to a number")
     unknown = sorted(set(map(str, value)) - set(TIERS))
     if unknown:
         raise ConfigError(f"{where}: unknown tier(s) {', '.join(unknown)}; tiers: {TIERS}")
-    out = dict(default)
+    out = {}
     for tier, v in value.items():
         if isinstance(v, bool) or not isinstance(v, int | float) or not math.isfinite(v) or v < 0:
             raise ConfigError(f"{where}.{tier} must be a non-negative number, got {v!r}")
@@ -319,9 +319,9 @@ class ServiceFund:
             bounds = str(s["bounds"])
             if bounds not in ("relative", "absolute"):
                 raise ConfigError(f"{where}.bounds must be relative or absolute, got {bounds!r}")
-            mult = _tier_numbers(s["multipliers"], f"{where}.multipliers", {})
-            floors = _tier_numbers(s["floors"], f"{where}.floors", {})
-            caps = _tier_numbers(s["caps"], f"{where}.caps", {})
+            mult = _tier_numbers(s["multipliers"], f"{where}.multipliers")
+            floors = _tier_numbers(s["floors"], f"{where}.floors")
+            caps = _tier_numbers(s["caps"], f"{where}.caps")
             for tier in TIERS:
                 for what, given in (("multipliers", mult), ("floors", floors), ("caps", caps)):
                     if tier not in given:
