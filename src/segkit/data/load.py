@@ -48,6 +48,9 @@ class Dataset:
     con: duckdb.DuckDBPyConnection
     files: dict[str, Path] = field(default_factory=dict)
     fingerprint: str = ""
+    #: Per table, the columns the data provides; the loaded table also has the contract's other
+    #: columns, empty.
+    provided: dict[str, tuple[str, ...]] = field(default_factory=dict)
 
     @property
     def tables(self) -> tuple[str, ...]:
@@ -79,7 +82,9 @@ class Dataset:
         spec = TABLES[table]
         cut = f"TIMESTAMP '{cutoff.isoformat()}'"
         cols = []
-        for name in self.columns(table):
+        for (name,) in self.con.execute(
+            f"SELECT name FROM pragma_table_info('{table}')"
+        ).fetchall():
             col = spec.column(name) if name in {c.name for c in spec.columns} else None
             if col is not None and col.kind == "date" and name != spec.event:
                 cols.append(f'CASE WHEN "{name}" < {cut} THEN "{name}" END AS "{name}"')
@@ -95,7 +100,8 @@ class Dataset:
         return self.con.execute(self.as_of_sql(table, cutoff)).df()
 
     def columns(self, table: str) -> list[str]:
-        return [r[0] for r in self.con.execute(f"DESCRIBE {table}").fetchall()]
+        """The columns the data provides for ``table`` (contract columns it lacks are NULL)."""
+        return list(self.provided[table])
 
 
 def find_files(folder: Path, config: Config) -> dict[str, Path]:
@@ -136,10 +142,11 @@ def load_dataset(folder: Path, config: Config) -> Dataset:
     files = find_files(folder, config)
     con = duckdb.connect()
     con.execute(f"SET TimeZone = '{config.timezone}'")
+    provided: dict[str, tuple[str, ...]] = {}
     for name, path in files.items():
-        _load_table(con, TABLES[name], path, config.columns.get(name, {}))
+        provided[name] = _load_table(con, TABLES[name], path, config.columns.get(name, {}))
     _check_references(con, files)
-    return Dataset(folder, config, con, files, fingerprint(files.values(), config))
+    return Dataset(folder, config, con, files, fingerprint(files.values(), config), provided)
 
 
 def fingerprint(paths: Iterable[Path], config: Config) -> str:
@@ -170,7 +177,8 @@ def _reader(path: Path) -> str:
 
 def _load_table(
     con: duckdb.DuckDBPyConnection, spec: Table, path: Path, mapping: Mapping[str, str]
-) -> None:
+) -> tuple[str, ...]:
+    """Load one table; return the columns the file provides (after mapping)."""
     if path.stat().st_size == 0:
         raise DataError(
             "the file is empty",
@@ -239,11 +247,11 @@ def _load_table(
     if spec.unique:
         _check_unique(con, spec, path)
     _check_date_order(con, spec, path, set(renamed))
-    keep = ", ".join(f'"{c}"' for c in renamed)
+    select, provided = _final_columns(spec, list(renamed))
     # _typed was filled in file order and DuckDB keeps insertion order: no sort needed.
-    con.execute(f"CREATE TABLE {spec.name} AS SELECT {keep} FROM _typed")
-    _derive(con, spec.name, set(renamed))
+    con.execute(f"CREATE TABLE {spec.name} AS SELECT {', '.join(select)} FROM _typed")
     con.execute("DROP TABLE _typed; DROP VIEW _raw")
+    return provided
 
 
 def _cast(col: Column, source: str, source_type: str) -> str:
@@ -450,15 +458,35 @@ def _check_date_order(
             )
 
 
-def _derive(con: duckdb.DuckDBPyConnection, table: str, columns: set[str]) -> None:
-    """Fill derived columns: transactions.margin from amount - cost when absent."""
-    if table != "transactions":
-        return
-    if "margin" not in columns and "cost" in columns:
-        con.execute("ALTER TABLE transactions ADD COLUMN margin DOUBLE")
-        con.execute("UPDATE transactions SET margin = amount - cost")
-    elif "margin" in columns and "cost" in columns:
-        con.execute("UPDATE transactions SET margin = amount - cost WHERE margin IS NULL")
+#: DuckDB type of each contract kind, as loaded.
+SQL_TYPES: dict[str, str] = {
+    "id": "VARCHAR",
+    "text": "VARCHAR",
+    "number": "DOUBLE",
+    "date": "TIMESTAMP",
+    "bool": "BOOLEAN",
+}
+
+
+def _final_columns(spec: Table, columns: list[str]) -> tuple[list[str], tuple[str, ...]]:
+    """The loaded table's SELECT list, and the columns the data provides.
+
+    transactions.margin is derived as amount - cost where the data gives cost but no margin.
+    Contract columns the data lacks are added as typed NULLs, so SQL may name any contract
+    column; :meth:`Dataset.columns` still tells which ones the data really provides.
+    """
+    select = [f'"{c}"' for c in columns if not (spec.name == "transactions" and c == "margin")]
+    provided = list(columns)
+    if spec.name == "transactions":
+        if "cost" in columns:
+            margin = "coalesce(margin, amount - cost)" if "margin" in columns else "amount - cost"
+            select.append(f"{margin} AS margin")
+            provided = [*provided, "margin"] if "margin" not in provided else provided
+        elif "margin" in columns:
+            select.append('"margin"')
+    missing = [c for c in spec.columns if c.name not in provided]
+    select += [f'CAST(NULL AS {SQL_TYPES[c.kind]}) AS "{c.name}"' for c in missing]
+    return select, tuple(provided)
 
 
 def _check_references(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) -> None:

@@ -11,21 +11,11 @@ import duckdb
 import pandas as pd
 
 from segkit.config import Config
-from segkit.data.contract import TABLES, Kind
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Section
 from segkit.periods import Period
 
 T = TypeVar("T")
-
-#: DuckDB type of each contract kind, as loaded (see :mod:`segkit.data.load`).
-_SQL_TYPES: dict[Kind, str] = {
-    "id": "VARCHAR",
-    "text": "VARCHAR",
-    "number": "DOUBLE",
-    "date": "TIMESTAMP",
-    "bool": "BOOLEAN",
-}
 
 
 @dataclass
@@ -78,24 +68,7 @@ class PeriodContext:
 
     def view(self, name: str, cutoff: date | None = None) -> str:
         """SQL of the as-of rows of ``name``, to use as a sub-query in :meth:`sql`."""
-        as_of = self.dataset.as_of_sql(name, cutoff or self.period.end)
-        spec, present = TABLES[name], set(self.dataset.columns(name))
-        # Optional columns absent from the data are added as typed NULLs, so a query that
-        # names them (coalesce(order_id, ...)) runs on any valid data folder.
-        missing = [c for c in spec.columns if c.name not in present]
-        if not missing:
-            return f"({as_of})"
-        if spec.event is not None and spec.event not in present:
-            # The as-of filter names the event column (customers.signup_date is optional):
-            # without it no row has an event date, which the filter reads as "known". A CTE
-            # of the table's name with the column, NULL, lets the filter run as written.
-            event = spec.column(spec.event)
-            as_of = (
-                f'WITH "{name}" AS (SELECT *, CAST(NULL AS {_SQL_TYPES[event.kind]}) '
-                f'AS "{event.name}" FROM main."{name}") {as_of}'
-            )
-        nulls = ", ".join(f'CAST(NULL AS {_SQL_TYPES[c.kind]}) AS "{c.name}"' for c in missing)
-        return f"(SELECT *, {nulls} FROM ({as_of}))"
+        return f"({self.dataset.as_of_sql(name, cutoff or self.period.end)})"
 
     def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
         """Run a DuckDB query; build its FROM clauses with :meth:`view`."""
