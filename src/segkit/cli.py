@@ -227,6 +227,94 @@ def plugins(data_dir: Path | None, config: Path | None) -> None:
         click.echo(f"{name:<28} ERROR {error}", err=True)
 
 
+@cli.command()
+@_DATA
+@_CONFIG
+@click.option("--period", required=True, help="One period: 2025-07, 2025-Q3 or 2025.")
+@click.option(
+    "--out",
+    required=True,
+    type=click.Path(path_type=Path),
+    help="Client list to write: a .csv or .parquet file (identifiers in full, for the CRM).",
+)
+@click.option(
+    "--skip-failed",
+    is_flag=True,
+    help="Write the list without the columns of sections that failed (named on stderr).",
+)
+def score(data_dir: Path, config: Path | None, period: str, out: Path, skip_failed: bool) -> None:
+    """Export one row per client with every score, segment, tier, grade and service fund."""
+    from segkit.score import export
+
+    result = export(data_dir, period, out, config, skip_failed)
+    if result.skipped:
+        click.echo(f"Left out failed section(s): {', '.join(result.skipped)}.", err=True)
+    click.echo(
+        f"Wrote {result.clients:,} clients x {result.columns} columns from "
+        f"{len(result.sections)} sections ({', '.join(result.sections)}) to {result.path} "
+        f"in {result.seconds:.1f} s."
+    )
+
+
+@cli.command()
+@_DATA
+@_CONFIG
+@click.option("--customer", required=True, help="The client's customer_id, as in the data.")
+@click.option("--event", required=True, help='What happened, e.g. "deal" or "project".')
+@click.option(
+    "--amount",
+    type=float,
+    default=0.0,
+    show_default=True,
+    help="Net amount of the deal in the report currency (0: re-grade on the data as is).",
+)
+@click.option("--margin", type=float, default=None, help="Margin of the deal, if known.")
+@click.option(
+    "--date",
+    "when",
+    required=True,
+    type=click.DateTime(formats=["%Y-%m-%d"]),
+    help="Date of the event, YYYY-MM-DD.",
+)
+@click.option("--reason", required=True, help="Why the client is re-rated (recorded).")
+@click.option(
+    "--log",
+    type=click.Path(path_type=Path),
+    default=None,
+    help="Ratings log to append to (default: the scorecard's ratings_log, "
+    "segkit-ratings.jsonl in the data folder).",
+)
+def rate(
+    data_dir: Path,
+    config: Path | None,
+    customer: str,
+    event: str,
+    amount: float,
+    margin: float | None,
+    when: dt.datetime,
+    reason: str,
+    log: Path | None,
+) -> None:
+    """Re-grade one client at once after an event such as a large deal, and record it."""
+    from segkit.analyses.scorecard import dataset_settings, log_path, rerate
+    from segkit.api import open_data, plugin_manager
+
+    dataset = open_data(data_dir, config)
+    plugin_manager(dataset)  # checks the analysis settings in the config
+    log = log or log_path(dataset, dataset_settings(dataset))
+    r = rerate(dataset, customer, event, when.date(), amount, reason, margin, log)
+
+    def grade(g: str | None, score: float | None) -> str:
+        return "unrated" if g is None or score is None else f"{g} (score {score:.1f})"
+
+    click.echo(
+        f"{r.customer_id}: {grade(r.old_grade, r.old_score)} -> {grade(r.new_grade, r.new_score)}"
+        f" after {r.event} of {r.amount:,.2f} on {r.date}, against the {r.rated_clients:,} "
+        f"clients rated in {r.period}."
+    )
+    click.echo(f"Recorded in {log} with the reason: {r.reason}")
+
+
 def main() -> None:
     """Console-script entry point: user errors exit 2 with a message and no traceback."""
     try:

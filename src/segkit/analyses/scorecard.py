@@ -242,7 +242,7 @@ class ScoreRule:
         unknown = [
             f
             for f in self.sub_indicators
-            if f not in CATALOG and not (f in frame and pd.api.types.is_numeric_dtype(frame[f]))
+            if f not in CATALOG and not (f in frame and _is_numeric(frame[f]))
         ]
         if unknown:
             raise ConfigError(
@@ -325,6 +325,12 @@ class ScoreRule:
         return self.grade(self.points(features)["score"])
 
 
+def _is_numeric(values: pd.Series) -> bool:
+    """True when every non-empty value is a number (customers columns are loaded as text)."""
+    parsed = pd.to_numeric(values, errors="coerce")
+    return bool((parsed.notna() | values.isna()).all())
+
+
 def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     """A feature column as floats; all missing when the data lacks it (no surveys table)."""
     if name not in frame:
@@ -358,6 +364,11 @@ class Rerating:
     new_score: float | None
     rated_clients: int
     recorded_at: str
+
+
+def dataset_settings(dataset: Dataset) -> ScoreSettings:
+    """The scorecard settings of ``dataset``'s config."""
+    return ScoreSettings.parse(dataset.config.analysis_settings(Scorecard.name, Scorecard.defaults))
 
 
 def log_path(dataset: Dataset, settings: ScoreSettings) -> Path:
@@ -421,9 +432,7 @@ def rerate(
     for what, value in (("amount", amount), ("margin", margin)):
         if value is not None and not math.isfinite(value):
             raise SegkitError(f"the {what} must be a finite number, got {value!r}")
-    settings = ScoreSettings.parse(
-        dataset.config.analysis_settings(Scorecard.name, Scorecard.defaults)
-    )
+    settings = dataset_settings(dataset)
     known = dataset.con.execute(
         "SELECT count(*) FROM transactions WHERE customer_id = ?", [customer_id]
     ).fetchone()
