@@ -188,8 +188,7 @@ def _heatmap(share: pd.DataFrame, period: str) -> Figure:
     fig = Figure(figsize=(7.2, 0.32 * len(share) + 1.8), dpi=100)
     ax = fig.subplots()
     data = np.ma.masked_invalid(share.to_numpy(dtype=float) * 100)
-    cmap = colormaps["Blues"].copy()
-    cmap.set_bad("#dddddd")  # incomplete (masked) cells
+    cmap = colormaps["Blues"].with_extremes(bad="#dddddd")  # incomplete (masked) cells
     im = ax.imshow(data, aspect="auto", cmap=cmap, vmin=0, vmax=100)
     ax.set_xticks(range(share.shape[1]), [str(c) for c in share.columns])
     ax.set_yticks(range(len(share)), [month_label(i) for i in share.index])

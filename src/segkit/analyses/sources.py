@@ -107,6 +107,8 @@ class Sources:
         "CAC": "Marketing spend of the source for the months in the period / customers acquired "
         "in the period. Undefined when none were acquired.",
         "Revenue to date / CAC": "Revenue to date per client / CAC.",
+        "Cost per acquired client": "Blended: spend of the sources that match a customer's "
+        "acquisition_source / all customers acquired in the period (unknown source included).",
         "Tier mix": "Share of the source's clients in each tier, when tiers were computed.",
     }
 
