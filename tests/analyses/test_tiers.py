@@ -124,3 +124,16 @@ def test_bad_settings(setting: str, value: object, message: str) -> None:
 def test_period_without_rated_clients(value_data: Callable[..., Path]) -> None:
     with pytest.raises(SegkitError, match="no client has a purchase"):
         run_tiers(value_data(), "2026-Q1")
+
+
+def test_vip_concentrates_the_demo_key_customers(small_demo: Path) -> None:
+    # The generator's truth: "key" = top 20 % of all customers by expected annual value. Tiers
+    # also weigh tenure and satisfaction, so VIP is not a copy of it; on the 50,000-customer
+    # demo in 2025-Q4, 43 % of VIPs are key (17 % of rated clients) and 10 % small (54 %).
+    section = run_tiers(small_demo, "2025-Q4")
+    truth = pd.read_parquet(small_demo / "truth" / "customers.parquet")
+    clients = section.data["clients"].merge(truth, on="customer_id")
+    key = clients["value_class"] == "key"
+    vip = clients["tier"] == "vip"
+    assert key[vip].mean() >= 2 * key.mean()
+    assert (clients.loc[vip, "value_class"] == "small").mean() <= 0.2
