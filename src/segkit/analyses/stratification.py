@@ -1,0 +1,170 @@
+"""Stratification: clients grouped by their attributes, with each group's value and segment mix.
+
+Definitions:
+
+* Clients: everyone with a purchase before the period end (as in the client features).
+* Groups: the values of each attribute in ``attributes`` (columns of the customers table; the
+  default list is region, acquisition_source, income_band, industry, each used when present).
+  An empty value is ``(unknown)``; beyond the ``max_groups`` largest groups, the rest are merged
+  into ``(other)``.
+* **Active**: clients with an order in the period. **Revenue**: net amount in the period,
+  returns netted in; its share is of the total over all clients.
+* **Mix**: for each segmentation named in ``mix`` (default tiers and quadrants) that ran this
+  period, the shares of the group's classed clients at each level, labelled as of this period's
+  end by the section's own segmenter (clients it does not class, such as quadrants' clients
+  without a purchase in the year, are left out of the shares). A segmentation that did not run
+  is named in a note.
+"""
+
+from __future__ import annotations
+
+import copy
+from collections.abc import Mapping
+from typing import Any
+
+import pandas as pd
+
+from segkit.analyses.features import client_features
+from segkit.analyses.segmenter import Segmenter
+from segkit.engine.analysis import Section, Table, Unit
+from segkit.engine.context import PeriodContext
+from segkit.engine.hookspecs import hookimpl
+from segkit.errors import ConfigError
+
+UNKNOWN, OTHER = "(unknown)", "(other)"
+
+
+def _names(value: object, key: str) -> list[str]:
+    if not isinstance(value, list) or not all(isinstance(v, str) for v in value):
+        raise ConfigError(f"analyses.stratification.{key} must be a list of names, got {value!r}")
+    return value
+
+
+def group_table(
+    clients: pd.DataFrame, attribute: str, labels: Mapping[str, pd.Series], max_groups: int
+) -> pd.DataFrame:
+    """Per value of ``attribute``: size, activity, revenue and the share at each level.
+
+    ``clients`` has ``attribute``, ``orders_period`` and ``revenue_period``; each series of
+    ``labels`` (segmentation -> level per row of ``clients``) adds a column per level.
+    """
+    group = clients[attribute].astype("string").fillna(UNKNOWN).str.strip().replace("", UNKNOWN)
+    keep = group.value_counts().index[:max_groups]
+    group = group.where(group.isin(keep), OTHER)
+    g = pd.DataFrame(
+        {
+            "clients": group.groupby(group).size(),
+            "active": (clients["orders_period"] > 0).groupby(group).sum(),
+            "revenue": clients["revenue_period"].groupby(group).sum(),
+        }
+    )
+    total = clients["revenue_period"].sum()
+    g["client_share"] = g["clients"] / len(clients)
+    g["revenue_share"] = g["revenue"] / total if total else float("nan")
+    g["revenue_per_client"] = g["revenue"] / g["clients"]
+    g = g[["clients", "client_share", "active", "revenue", "revenue_share", "revenue_per_client"]]
+    for name, lab in labels.items():
+        mix = pd.crosstab(group, lab.to_numpy(), normalize="index")
+        levels = [lv for lv in lab.cat.categories if lv in mix.columns]
+        g = g.join(mix[levels].add_prefix(f"{name}: "))
+    g = g.sort_values(["clients"], ascending=False)
+    return g.rename_axis(attribute).reset_index()
+
+
+class Stratification:
+    """The stratification section: one table per attribute."""
+
+    name = "stratification"
+    title = "Stratification by client attributes"
+    order = 95
+    requires: tuple[str, ...] = ()
+    defaults: Mapping[str, Any] = {
+        "attributes": ["region", "acquisition_source", "income_band", "industry"],
+        "mix": ["tiers", "quadrants"],
+        "max_groups": 12,
+    }
+    definitions: Mapping[str, str] = {
+        "Group": "Clients with the same value of an attribute of the customers table.",
+        "Active": "Clients of the group with an order in the period.",
+        "Revenue": "Net amount of the group's clients in the period; share of the total.",
+        "Mix": "Share of the group's clients at each level of a segmentation (tiers, quadrants) "
+        "as of the period end.",
+    }
+
+    def run(self, ctx: PeriodContext) -> Section:
+        s = ctx.settings
+        attributes = _names(s["attributes"], "attributes")
+        wanted = _names(s["mix"], "mix")
+        max_groups = s["max_groups"]
+        if isinstance(max_groups, bool) or not isinstance(max_groups, int) or max_groups < 1:
+            raise ConfigError("analyses.stratification.max_groups must be a positive whole number")
+        clients = client_features(ctx, ctx.period)
+        notes: list[str] = []
+        known = set(ctx.dataset.columns("customers")) if ctx.has("customers") else set()
+        present = [a for a in attributes if a in known]
+        missing = [a for a in attributes if a not in known]
+        if missing:
+            where = (
+                f"the customers table has {', '.join(sorted(known))}"
+                if known
+                else "there is no customers table"
+            )
+            notes.append(f"Attribute(s) {', '.join(missing)} not in the data ({where}).")
+        labels: dict[str, pd.Series] = {}
+        for name in wanted:
+            section = ctx.results.get(name)
+            seg = section.data.get("segmenter") if section and section.error is None else None
+            if not isinstance(seg, Segmenter):
+                notes.append(f"No {name} segmentation in this report: its mix is not shown.")
+                continue
+            labels[name] = _labels(ctx, seg, clients)
+        if not present or clients.empty:
+            return Section(
+                self.name,
+                self.title,
+                summary="No client attribute to group by." if not present else "No clients.",
+                notes=notes,
+            )
+        tables = {}
+        for attribute in present:
+            frame = group_table(clients, attribute, labels, max_groups)
+            formats: dict[str, Unit] = {
+                "clients": "count",
+                "client_share": "share",
+                "active": "count",
+                "revenue": "money",
+                "revenue_share": "share",
+                "revenue_per_client": "money",
+            }
+            formats.update({c: "share" for c in frame.columns if ": " in c})
+            tables[attribute] = Table(
+                frame, formats=formats, caption=f"Clients by {attribute}", max_rows=max_groups + 2
+            )
+        first = tables[present[0]].frame.iloc[0]
+        summary = (
+            f"Clients grouped by {', '.join(present)}. The largest {present[0]} group, "
+            f"{first[present[0]]}, holds {first['client_share']:.0%} of clients and "
+            f"{first['revenue_share']:.0%} of this period's revenue."
+        )
+        return Section(
+            self.name,
+            self.title,
+            summary=summary,
+            tables=tables,
+            notes=notes,
+            data={"groups": {a: t.frame for a, t in tables.items()}},
+        )
+
+
+def _labels(ctx: PeriodContext, seg: Segmenter, clients: pd.DataFrame) -> pd.Series:
+    """The level of each row of ``clients`` by ``seg`` fitted on this period; NaN if unclassed."""
+    seg = copy.deepcopy(seg)  # the section keeps its unfitted segmenter
+    f = seg.features(ctx, ctx.period)
+    lab = pd.Series(seg.fit(f).predict(f).to_numpy(), index=f["customer_id"].to_numpy())
+    levels = pd.CategoricalDtype(list(seg.levels))
+    return clients["customer_id"].map(lab).astype(levels)
+
+
+@hookimpl
+def register_analyses(register: Any) -> None:
+    register(Stratification())
