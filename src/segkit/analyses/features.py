@@ -22,7 +22,6 @@ the twelve months ending at ``end``; amounts net of returns):
 
 from __future__ import annotations
 
-import numpy as np
 import pandas as pd
 
 from segkit.engine.context import PeriodContext
@@ -39,67 +38,79 @@ def _compute(ctx: PeriodContext, p: Period) -> pd.DataFrame:
     end = p.end
     year_start = add_months(end, -12)
     prev_year_start = add_months(end, -24)
+    month0 = year_start.year * 12 + year_start.month - 1
     has_margin = "margin" in ctx.dataset.columns("transactions")
     margin = "margin" if has_margin else "amount"
     has_order = "order_id" in ctx.dataset.columns("transactions")
     order = "coalesce(order_id, CAST(date::DATE AS VARCHAR))" if has_order else "date::DATE"
     ts = "TIMESTAMP '{}'".format
+    in_year = f"date >= {ts(year_start)}"
+    in_period = f"date >= {ts(p.start)}"
+    # Orders are counted in a separate aggregation per (client, order) of the purchase rows,
+    # keeping only each order's last purchase date: several times faster at 10 M rows than
+    # count(DISTINCT ...) per window. The months of the year with a purchase travel as a 12-bit
+    # mask.
+    joins, extra = "", ""
+    if ctx.has("customers"):
+        joins += f" LEFT JOIN {ctx.view('customers', end)} cu USING (customer_id)"
+        extra += ", cu.* EXCLUDE (customer_id)"
+        start = "coalesce(cu.signup_date, c.first_purchase)"
+    else:
+        start = "c.first_purchase"
+    if ctx.has("surveys"):
+        joins += f"""
+            LEFT JOIN (
+                SELECT customer_id,
+                    arg_max(nps, date) FILTER (WHERE nps IS NOT NULL) AS nps_last,
+                    avg(csat) AS csat_mean
+                FROM {ctx.view("surveys", end)} s GROUP BY customer_id
+            ) sv USING (customer_id)"""
+        extra += ", sv.nps_last, sv.csat_mean"
     tx = ctx.view("transactions", end)
-    frame = ctx.sql(
+    return ctx.sql(
         f"""
-        SELECT customer_id,
-            min(date) FILTER (WHERE amount > 0)::DATE AS first_purchase,
-            max(date) FILTER (WHERE amount > 0)::DATE AS last_purchase,
-            count(DISTINCT {order}) FILTER (WHERE amount > 0) AS orders_total,
-            count(DISTINCT {order}) FILTER (WHERE amount > 0 AND date >= {ts(year_start)})
-                AS orders_year,
-            count(DISTINCT {order}) FILTER (WHERE amount > 0 AND date >= {ts(p.start)})
-                AS orders_period,
-            count(DISTINCT date_trunc('month', date))
-                FILTER (WHERE amount > 0 AND date >= {ts(year_start)}) AS active_months_year,
-            sum(amount) AS revenue_total,
-            coalesce(sum(amount) FILTER (WHERE date >= {ts(year_start)}), 0) AS revenue_year,
-            coalesce(sum(amount) FILTER (WHERE date >= {ts(prev_year_start)}
-                AND date < {ts(year_start)}), 0) AS revenue_prev_year,
-            coalesce(sum(amount) FILTER (WHERE date >= {ts(p.start)}), 0) AS revenue_period,
-            coalesce(sum({margin}) FILTER (WHERE date >= {ts(year_start)}), 0) AS margin_year,
-            coalesce(sum({margin}) FILTER (WHERE date >= {ts(p.start)}), 0) AS margin_period,
-            coalesce(sum(amount) FILTER (WHERE amount > 0 AND date >= {ts(year_start)}), 0)
-                AS gross_year
-        FROM {tx} t
-        GROUP BY customer_id
+        WITH r AS (
+            SELECT customer_id,
+                min(date) FILTER (WHERE amount > 0)::DATE AS first_purchase,
+                max(date) FILTER (WHERE amount > 0)::DATE AS last_purchase,
+                coalesce(bit_count(bit_or(CASE WHEN amount > 0 AND {in_year}
+                    THEN 1 << (year(date) * 12 + month(date) - 1 - {month0}) END)), 0)::BIGINT
+                    AS active_months_year,
+                sum(amount) AS revenue_total,
+                coalesce(sum(amount) FILTER (WHERE {in_year}), 0) AS revenue_year,
+                coalesce(sum(amount) FILTER (
+                    WHERE date >= {ts(prev_year_start)} AND NOT {in_year}), 0)
+                    AS revenue_prev_year,
+                coalesce(sum(amount) FILTER (WHERE {in_period}), 0) AS revenue_period,
+                coalesce(sum({margin}) FILTER (WHERE {in_year}), 0) AS margin_year,
+                coalesce(sum({margin}) FILTER (WHERE {in_period}), 0) AS margin_period,
+                coalesce(sum(amount) FILTER (WHERE amount > 0 AND {in_year}), 0) AS gross_year
+            FROM {tx} t
+            GROUP BY customer_id
+            HAVING count(*) FILTER (WHERE amount > 0) > 0
+        ), o AS (
+            SELECT customer_id,
+                count(*) AS orders_total,
+                count(*) FILTER (WHERE last >= {ts(year_start)}) AS orders_year,
+                count(*) FILTER (WHERE last >= {ts(p.start)}) AS orders_period
+            FROM (
+                SELECT customer_id, {order} AS order_key, max(date) AS last
+                FROM {tx} t WHERE amount > 0 GROUP BY ALL
+            ) GROUP BY customer_id
+        ), c AS (
+            SELECT r.customer_id, first_purchase, last_purchase, orders_total, orders_year,
+                orders_period, r.* EXCLUDE (customer_id, first_purchase, last_purchase)
+            FROM r JOIN o USING (customer_id)
+        )
+        SELECT c.* EXCLUDE (gross_year),
+            date_diff('day', c.last_purchase, DATE '{end.isoformat()}') AS recency_days,
+            CASE WHEN c.orders_year > 0 THEN c.gross_year / c.orders_year END AS avg_order_value,
+            CASE WHEN c.revenue_prev_year > 0
+                THEN c.revenue_year / c.revenue_prev_year - 1 END AS yoy_growth
+            {extra},
+            -- whole days elapsed, like a timedelta's .days (a signup at 10:00 is not a day)
+            CAST(floor((epoch({ts(end)}) - epoch({start})) / 86400) AS BIGINT) AS tenure_days
+        FROM c {joins}
+        ORDER BY customer_id
         """
     )
-    frame = frame[frame["first_purchase"].notna()].copy()
-    end_ts = pd.Timestamp(end)
-    frame["recency_days"] = (end_ts - pd.to_datetime(frame["last_purchase"])).dt.days
-    frame["avg_order_value"] = np.where(
-        frame["orders_year"] > 0, frame["gross_year"] / frame["orders_year"].clip(lower=1), np.nan
-    )
-    frame["yoy_growth"] = np.where(
-        frame["revenue_prev_year"] > 0,
-        frame["revenue_year"] / frame["revenue_prev_year"].where(frame["revenue_prev_year"] > 0)
-        - 1,
-        np.nan,
-    )
-    frame = frame.drop(columns="gross_year")
-    start = pd.to_datetime(frame["first_purchase"])
-    if ctx.has("customers"):
-        customers = ctx.table("customers", end)
-        frame = frame.merge(customers, on="customer_id", how="left")
-        if "signup_date" in frame:
-            start = pd.to_datetime(frame["signup_date"]).fillna(
-                pd.to_datetime(frame["first_purchase"])
-            )
-    frame["tenure_days"] = (end_ts - start).dt.days
-    if ctx.has("surveys"):
-        surveys = ctx.sql(
-            f"""
-            SELECT customer_id,
-                arg_max(nps, date) FILTER (WHERE nps IS NOT NULL) AS nps_last,
-                avg(csat) AS csat_mean
-            FROM {ctx.view("surveys", end)} s GROUP BY customer_id
-            """
-        )
-        frame = frame.merge(surveys, on="customer_id", how="left")
-    return frame.sort_values("customer_id", kind="stable").reset_index(drop=True)
