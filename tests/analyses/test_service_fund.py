@@ -87,9 +87,7 @@ def test_vip_cap_binding_still_sums_to_the_budget(value_data: Callable[..., Path
     # the cap is fixed first: A = 400. Round 2: 600 over 2250: B 400, C 120, D 53.33, E 26.67
     # -> E to its floor 50. Round 3: 550 over 2150: B 383.721, C 115.116, D 51.163.
     # Hundredths 40000 + 38372 + 11511 + 5116 + 5000 = 99999, the cent to C (.628).
-    section = run_fund(
-        value_data(), budget=1000, caps={"basic": 3.0, "medium": 6.0, "vip": 2.0}
-    )
+    section = run_fund(value_data(), budget=1000, caps={"basic": 3.0, "medium": 6.0, "vip": 2.0})
     assert funds(section) == {"A": 400.0, "B": 383.72, "C": 115.12, "D": 51.16, "E": 50.0}
     assert round(sum(funds(section).values()), 2) == 1000.0
     bound = section.data["clients"].set_index("customer_id")["bound"]
