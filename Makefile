@@ -10,19 +10,26 @@ DEMO   ?= demo-data
 OUT    ?= reports
 JOBS   ?= 2
 
-.PHONY: demo test env lint typecheck bench clean
+.PHONY: demo test env browser bench clean
 
 demo: $(STAMP)
 	@test -f $(DEMO)/transactions.parquet || $(BIN)/segkit demo --out $(DEMO)
 	$(BIN)/segkit report --data $(DEMO) --all --jobs $(JOBS) --out $(OUT)
 
-test: $(STAMP)
+test: $(STAMP) browser
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src tests bench plugins
 	$(BIN)/mypy
-	$(BIN)/pytest -q
+	CHROMIUM=$(CHROMIUM) $(BIN)/pytest -q
 
 env: $(STAMP)
+
+# The report tests open the HTML in Debian's Chromium (headless, network blocked).
+CHROMIUM ?= /usr/bin/chromium
+browser:
+	@test -x $(CHROMIUM) || { echo "Installing Debian's chromium for the browser tests ..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
+		|| { echo "Could not install chromium: run 'apt-get install chromium' as root, or set CHROMIUM=/path/to/chromium"; exit 2; }; }
 
 # pip, setuptools and wheel are pinned too, and the build runs without isolation, so the
 # install uses nothing but the versions in constraints.txt.

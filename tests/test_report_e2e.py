@@ -11,6 +11,7 @@ from typing import Any
 import nbformat
 import pandas as pd
 import pytest
+from browser import visit
 
 CLI = Any  # the `segkit` fixture from conftest.py
 
@@ -158,3 +159,22 @@ def test_customer_names_are_escaped_when_shown(tmp_path: Path, segkit: CLI) -> N
     assert re.search(r"&lt;script&gt;alert\((&#x27;|')x(&#x27;|')\)&lt;/script&gt;", html)
     assert "evil" in html  # --show-ids shows the identifier itself
     assert json.loads((out / "2024-Q1" / "run.json").read_text())["show_ids"] is True
+    page = visit(out / "2024-Q1" / "report.html")
+    assert page.scripts == 0 and page.blocked == []
+    assert payload in page.text  # shown as the text it is
+
+
+def test_report_in_a_browser_offline(rendered: Path, tmp_path: Path) -> None:
+    shot = tmp_path / "report.png"
+    page = visit(rendered / "2025-Q4" / "report.html", screenshot=shot)
+    assert page.blocked == []
+    assert page.images and all(page.images), "a chart did not render"
+    assert page.scripts == 0 and page.code_cells == 0
+    assert "Executive summary, 2025-Q4" in page.text
+    assert shot.stat().st_size > 10_000
+
+
+def test_index_in_a_browser_offline(rendered: Path) -> None:
+    page = visit(rendered / "index.html")
+    assert page.blocked == [] and page.scripts == 0
+    assert "2025-Q4" in page.text
