@@ -8,7 +8,7 @@ import pytest
 from relationship_data import metrics, run_analysis, write_folder
 
 from segkit.analyses.funnel import Funnel, plan
-from segkit.errors import DataError
+from segkit.errors import ConfigError, DataError
 
 TRANSACTIONS = """
     customer_id,date,amount
@@ -40,7 +40,7 @@ FUNNEL = """
 
 def test_stages_conversion_and_times(tmp_path: Path) -> None:
     data = write_folder(tmp_path, transactions=TRANSACTIONS, funnel=FUNNEL)
-    section = run_analysis(Funnel(), data, "2024-Q1", {"target_buyers": 10})
+    section = run_analysis(Funnel(), data, "2024-Q1")  # target_buyers: 10 by default
     stages = section.tables["stages"].frame.set_index("stage")
     # Counted: call 6; proposal L1, L2, L3 = 3; meeting L1, L3 = 2 (L5 skipped); buyer L1 = 1.
     assert stages["leads"].tolist() == [6, 3, 2, 1]
@@ -84,6 +84,12 @@ def test_configured_stages(tmp_path: Path) -> None:
     # Two stages only: the other names are unknown and rejected.
     with pytest.raises(DataError, match="not in the configured stages call, buyer"):
         run_analysis(Funnel(), data, "2024-Q1", {"stages": ["call", "buyer"]})
+
+
+def test_bad_target(tmp_path: Path) -> None:
+    data = write_folder(tmp_path, transactions=TRANSACTIONS, funnel=FUNNEL)
+    with pytest.raises(ConfigError, match="target_buyers"):
+        run_analysis(Funnel(), data, "2024-Q1", {"target_buyers": "ten"})
 
 
 def test_empty_cohort(tmp_path: Path) -> None:

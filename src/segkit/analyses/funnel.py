@@ -159,7 +159,7 @@ class Funnel:
     defaults: Mapping[str, Any] = {
         "stages": ["call", "proposal", "meeting", "buyer"],
         "window": "period",
-        "target_buyers": None,
+        "target_buyers": 10,
     }
     definitions: Mapping[str, str] = {
         "Cohort": "Leads that entered the first stage in the period (window: trailing_year: "
@@ -176,8 +176,7 @@ class Funnel:
         "product of the conversion rates from that stage on, rounded up (e.g. 10 buyers at "
         "50/10/25 % need 800 calls). 95 % interval: delta method on the log scale, var(log V) "
         "= sum of (1/converted - 1/reached) over those stages, the target taken as fixed. "
-        "Undefined when a stage converted nobody. Target: target_buyers, else the cohort's "
-        "buyers.",
+        "Undefined when a stage converted nobody. Target: target_buyers (default 10).",
     }
 
     def run(self, ctx: PeriodContext) -> Section:
@@ -187,9 +186,11 @@ class Funnel:
             raise ConfigError("analyses.funnel.stages must list two or more distinct stages")
         if s["window"] not in ("period", "trailing_year"):
             raise ConfigError("analyses.funnel.window must be period or trailing_year")
-        target_setting = s["target_buyers"]
-        if target_setting is not None and not float(target_setting) > 0:
-            raise ConfigError("analyses.funnel.target_buyers must be a positive number")
+        target = s["target_buyers"]
+        if isinstance(target, bool) or not isinstance(target, int | float) or not target > 0:
+            raise ConfigError(
+                f"analyses.funnel.target_buyers must be a positive number, got {target!r}"
+            )
         if not ctx.has("funnel"):
             return Section(self.name, self.title, summary="No funnel table: nothing to show.")
         path = ctx.dataset.files["funnel"]
@@ -197,7 +198,6 @@ class Funnel:
         before = self._cohort(ctx, ctx.previous, stages, s["window"], path)
         conv, prev_conv = conversion(now, stages), conversion(before, stages)
         counts = conv["leads"].tolist()
-        target = float(target_setting) if target_setting is not None else counts[-1]
         tables: dict[str, Table] = {
             "stages": Table(
                 conv,
@@ -213,7 +213,7 @@ class Funnel:
             )
         }
         notes = []
-        if target > 0:
+        if counts[-1] > 0:
             tables["plan"] = Table(
                 plan(counts, stages, target),
                 {"needed": "count", "low": "count", "high": "count"},
@@ -221,7 +221,9 @@ class Funnel:
                 "at the current conversion rates (95 % interval)",
             )
         else:
-            notes.append("No lead of the cohort reached the last stage: no planning view.")
+            notes.append(
+                f"No lead of the cohort reached '{stages[-1]}': no rates for a planning view."
+            )
         by_source = self._by_source(now, stages)
         if len(by_source):
             tables["by_source"] = Table(
