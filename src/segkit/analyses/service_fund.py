@@ -335,7 +335,8 @@ class ServiceFund:
         # Plugin rules: the engine does not hand its plugin manager to analyses, so the rules
         # are collected once per run from a manager of the same plugins folder.
         rules: dict[str, Any] = ctx.memo(
-            ("fund_rules",), lambda: PluginManager(ctx.config.plugins_dir).fund_rules()
+            ("fund_rules",),
+            lambda: (ctx.plugins or PluginManager(ctx.config.plugins_dir)).fund_rules(),
         )
         if name not in rules:
             known = ", ".join([BUILT_IN, *sorted(rules)])

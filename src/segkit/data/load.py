@@ -146,7 +146,10 @@ def load_dataset(folder: Path, config: Config) -> Dataset:
     for name, path in files.items():
         provided[name] = _load_table(con, TABLES[name], path, config.columns.get(name, {}))
     _check_references(con, files)
-    return Dataset(folder, config, con, files, fingerprint(files.values(), config), provided)
+    # Event re-ratings change the scorecard section, so their log is an input too.
+    ratings = folder / "segkit-ratings.jsonl"
+    inputs = [*files.values(), *([ratings] if ratings.is_file() else [])]
+    return Dataset(folder, config, con, files, fingerprint(inputs, config), provided)
 
 
 def fingerprint(paths: Iterable[Path], config: Config) -> str:

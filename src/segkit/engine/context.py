@@ -5,7 +5,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass, field
 from datetime import date
-from typing import Any, TypeVar, cast
+from typing import TYPE_CHECKING, Any, TypeVar, cast
 
 import duckdb
 import pandas as pd
@@ -14,6 +14,9 @@ from segkit.config import Config
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Section
 from segkit.periods import Period
+
+if TYPE_CHECKING:
+    from segkit.engine.plugins import PluginManager
 
 T = TypeVar("T")
 
@@ -32,6 +35,8 @@ class PeriodContext:
     period: Period
     settings: Mapping[str, Any]
     results: Mapping[str, Section] = field(default_factory=dict)
+    #: The run's plugins, for analyses that use what plugins register (e.g. fund rules).
+    plugins: PluginManager | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
 
     @property

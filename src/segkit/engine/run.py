@@ -67,7 +67,7 @@ def run_period(dataset: Dataset, period: Period, plugins: PluginManager) -> Peri
     cache: dict[Any, Any] = {}
     results: dict[str, Section] = {}
     for reg in plugins.ordered_analyses():
-        results[reg.analysis.name] = _run_one(reg, dataset, period, results, cache)
+        results[reg.analysis.name] = _run_one(reg, dataset, period, results, plugins, cache)
     # Plugins that failed to load or register are shown too, so their absence is never silent.
     broken = [
         Section(name=f"plugin:{name}", title=f"Plugin {name}", error=error, plugin=name, order=999)
@@ -83,6 +83,7 @@ def _run_one(
     dataset: Dataset,
     period: Period,
     results: dict[str, Section],
+    plugins: PluginManager,
     cache: dict[Any, Any],
 ) -> Section:
     analysis = reg.analysis
@@ -92,7 +93,7 @@ def _run_one(
         if failed:
             raise _SkippedError(f"skipped: needs {', '.join(failed)}, which did not run")
         settings = dataset.config.analysis_settings(analysis.name, analysis.defaults)
-        ctx = PeriodContext(dataset, period, settings, results, cache)
+        ctx = PeriodContext(dataset, period, settings, results, plugins, cache)
         section = analysis.run(ctx)
         if not isinstance(section, Section):
             raise TypeError(f"run() returned {type(section).__name__}, not a Section")
