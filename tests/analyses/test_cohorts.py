@@ -11,6 +11,7 @@ import pytest
 from relationship_data import metrics, run_analysis, write_folder
 
 from segkit.analyses.cohorts import Cohorts, retention_matrix
+from segkit.errors import ConfigError
 
 CUSTOMERS = """
     customer_id,signup_date
@@ -75,3 +76,10 @@ def test_retention_matrix_with_an_empty_cohort() -> None:
     assert share.loc[1].isna().all()  # an empty cohort has no rate, not 0 %
     assert avg.loc["retention", 0].item() == pytest.approx((1 + 1) / (2 + 1))
     assert avg.loc["cohorts", 0] == 2
+
+
+@pytest.mark.parametrize("value", ["12", 0, 1.5, True])
+def test_bad_setting_is_a_config_error(tmp_path: Path, value: object) -> None:
+    data = write_folder(tmp_path, customers=CUSTOMERS, transactions=TRANSACTIONS)
+    with pytest.raises(ConfigError, match="analyses.cohorts.months must be a whole number >= 1"):
+        run_analysis(Cohorts(), data, "2024-03", {"months": value})

@@ -24,10 +24,10 @@ import pandas as pd
 from matplotlib import colormaps
 from matplotlib.figure import Figure
 
+from segkit.analyses.options import number
 from segkit.engine.analysis import Metric, Section, Table, Unit
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
-from segkit.errors import ConfigError
 from segkit.periods import add_months
 
 
@@ -91,9 +91,8 @@ class Cohorts:
     }
 
     def run(self, ctx: PeriodContext) -> Section:
-        n_cohorts, offsets = int(ctx.settings["cohorts"]), int(ctx.settings["months"])
-        if n_cohorts < 1 or offsets < 1:
-            raise ConfigError("analyses.cohorts: cohorts and months must be at least 1")
+        n_cohorts = int(number(ctx.settings, self.name, "cohorts", low=1, integer=True))
+        offsets = int(number(ctx.settings, self.name, "months", low=1, integer=True))
         share, averages, sizes = self._compute(ctx, ctx.period.end, n_cohorts, offsets)
         _, prev_avg, _ = self._compute(ctx, ctx.previous.end, n_cohorts, offsets)
         metrics = [

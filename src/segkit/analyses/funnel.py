@@ -27,6 +27,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.analyses.options import names, number
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -181,16 +182,12 @@ class Funnel:
 
     def run(self, ctx: PeriodContext) -> Section:
         s = ctx.settings
-        stages = [str(x).strip().lower() for x in s["stages"]]
+        stages = [x.lower() for x in names(s, self.name, "stages")]
         if len(stages) < 2 or len(set(stages)) != len(stages):
             raise ConfigError("analyses.funnel.stages must list two or more distinct stages")
         if s["window"] not in ("period", "trailing_year"):
             raise ConfigError("analyses.funnel.window must be period or trailing_year")
-        target = s["target_buyers"]
-        if isinstance(target, bool) or not isinstance(target, int | float) or not target > 0:
-            raise ConfigError(
-                f"analyses.funnel.target_buyers must be a positive number, got {target!r}"
-            )
+        target = number(s, self.name, "target_buyers", low=0, open_low=True)
         if not ctx.has("funnel"):
             return Section(self.name, self.title, summary="No funnel table: nothing to show.")
         path = ctx.dataset.files["funnel"]

@@ -30,10 +30,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.breakdowns import customer_groups, stacked, with_group
+from segkit.analyses.options import names, number
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
-from segkit.errors import ConfigError
 from segkit.periods import Period
 from segkit.stats.intervals import wilson_interval
 
@@ -227,9 +227,9 @@ class Retention:
 
     def run(self, ctx: PeriodContext) -> Section:
         s = ctx.settings
-        term, grace = int(s["term_months"]), int(s["grace_days"])
-        if term < 1 or grace < 0:
-            raise ConfigError("analyses.retention: term_months must be >= 1 and grace_days >= 0")
+        term = int(number(s, self.name, "term_months", low=1, integer=True))
+        grace = int(number(s, self.name, "grace_days", low=0, integer=True))
+        breakdown = names(s, self.name, "breakdown")
         prev2 = ctx.previous.previous()
         bought = purchases(ctx, (ctx.period, ctx.previous, prev2))
         now = activity(bought[ctx.period], bought[ctx.previous])
@@ -313,7 +313,7 @@ class Retention:
             },
             caption="Clients by number of contacts in the period (means per client)",
         )
-        by = self._by_group(ctx, bought[ctx.period], bought[ctx.previous], s["breakdown"])
+        by = self._by_group(ctx, bought[ctx.period], bought[ctx.previous], breakdown)
         if len(by):
             tables["by_group"] = Table(
                 by,

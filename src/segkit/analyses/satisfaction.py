@@ -22,10 +22,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.breakdowns import customer_groups, stacked, with_group
+from segkit.analyses.options import names, number
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
-from segkit.errors import ConfigError
 from segkit.periods import Period
 from segkit.stats.intervals import mean_interval, nps_categories, nps_interval, wilson_interval
 
@@ -130,11 +130,9 @@ class Satisfaction:
 
     def run(self, ctx: PeriodContext) -> Section:
         s = ctx.settings
-        min_n, level = int(s["min_responses"]), float(s["level"])
-        if min_n < 1 or not 0 < level < 1:
-            raise ConfigError(
-                "analyses.satisfaction: min_responses must be >= 1 and level in (0, 1)"
-            )
+        min_n = int(number(s, self.name, "min_responses", low=1, integer=True))
+        level = number(s, self.name, "level", low=0.5, high=0.999)
+        breakdown = names(s, self.name, "breakdown")
         if not ctx.has("surveys"):
             return Section(self.name, self.title, summary="No surveys table: nothing to show.")
         now_answers = answers_in(ctx, ctx.period)
@@ -169,7 +167,7 @@ class Satisfaction:
             ],
             columns=["metric", "estimate", "low", "high", "answers", "previous"],
         )
-        groups = customer_groups(ctx, s["breakdown"])
+        groups = customer_groups(ctx, breakdown)
         by = stacked(
             [
                 (k, scores_by_group(with_group(now_answers, g), min_n, level))

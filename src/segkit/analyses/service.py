@@ -18,10 +18,10 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.breakdowns import customer_groups, stacked, with_group
+from segkit.analyses.options import names, number
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
-from segkit.errors import ConfigError
 from segkit.periods import Period
 from segkit.stats.survival import KaplanMeier, kaplan_meier
 
@@ -110,9 +110,9 @@ class Service:
 
     def run(self, ctx: PeriodContext) -> Section:
         s = ctx.settings
-        r_target, s_target = float(s["response_target_hours"]), float(s["resolution_target_hours"])
-        if r_target <= 0 or s_target <= 0:
-            raise ConfigError("analyses.service: the target hours must be positive")
+        r_target = number(s, self.name, "response_target_hours", low=0, open_low=True)
+        s_target = number(s, self.name, "resolution_target_hours", low=0, open_low=True)
+        breakdown = names(s, self.name, "breakdown")
         if not ctx.has("tickets"):
             return Section(self.name, self.title, summary="No tickets table: nothing to show.")
         now_t, prev_t = tickets_in(ctx, ctx.period), tickets_in(ctx, ctx.previous)
@@ -176,7 +176,7 @@ class Service:
         }
         tables = {"overview": Table(overview, fmt, caption="Kaplan-Meier summaries")}
         parts = []
-        for by, grouping in customer_groups(ctx, s["breakdown"]).items():
+        for by, grouping in customer_groups(ctx, breakdown).items():
             rows = []
             for group, part in with_group(now_t, grouping).groupby("group", sort=True):
                 d = summarise(*durations(part, "resolved_at", ctx.period.end), s_target)

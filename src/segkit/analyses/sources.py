@@ -24,6 +24,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.breakdowns import customer_groups, with_group
+from segkit.analyses.options import number
 from segkit.analyses.retention import activity, purchases
 from segkit.analyses.satisfaction import answers_in, scores_by_group
 from segkit.engine.analysis import Metric, Section, Table
@@ -113,7 +114,7 @@ class Sources:
     }
 
     def run(self, ctx: PeriodContext) -> Section:
-        min_n = int(ctx.settings["min_responses"])
+        min_n = int(number(ctx.settings, self.name, "min_responses", low=1, integer=True))
         groups = customer_groups(ctx, ["acquisition_source"])
         if "acquisition_source" not in groups:
             return Section(
