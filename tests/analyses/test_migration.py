@@ -1,0 +1,106 @@
+"""Migration between periods with the cut-offs frozen at the earlier period."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Self
+
+import pandas as pd
+import pytest
+from segmentation_data import run, section, write
+
+from segkit.analyses.migration import matrices, transitions
+
+# ABC over one quarter (window_months 3), every client buying the same each month, so XYZ is
+# X throughout (CV 0) and only ABC can move.
+CONFIG = "analyses:\n  abc_xyz:\n    window_months: 3\n    min_periods: 1\n"
+
+
+def quarter(customer: str, per_month: float, months: tuple[int, ...]) -> str:
+    return "".join(f"{customer},2024-{m:02d}-10,{per_month}\n" for m in months)
+
+
+Q1, Q2 = (1, 2, 3), (4, 5, 6)
+
+
+def test_frozen_thresholds(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # 2024-Q1: K 960, M 180, S 60 (total 1,200). Above K 0 -> A; above M 960/1200 = 80 %
+    # (not < 80 %) -> B; above S 1140/1200 = 95 % -> C. Frozen cut-offs: A >= 960, B >= 180.
+    # 2024-Q2: K 960 and M 180 unchanged; S grows to 240; N arrives with 6,000.
+    # With the Q1 cut-offs: K A (960 >= 960), M B, S B (240 >= 180: up), N A (entered).
+    # Refitted on Q2 (total 7,380; above N 0, K 6,000 = 81.3 %, S 6,960 = 94.3 %, M 7,200 =
+    # 97.6 %) K would fall to B and M to C although neither changed: the frozen cut-offs keep
+    # them in place.
+    rows = (
+        quarter("K", 320, Q1 + Q2)
+        + quarter("M", 60, Q1 + Q2)
+        + quarter("S", 20, Q1)
+        + quarter("S", 80, Q2)
+        + quarter("N", 2000, Q2)
+    )
+    report = run(write(tmp_path, rows, config=CONFIG), "2024-Q2", monkeypatch)
+    # The section's own (refitted) view of Q2 does put K in B: the distribution shifted.
+    abc = section(report, "abc_xyz").data["clients"].set_index("customer_id")["cell"]
+    assert abc.to_dict() == {"K": "BX", "M": "CX", "N": "AX", "S": "BX"}
+    m = section(report, "migration")
+    t = m.data["transitions"]["abc_xyz"].set_index("customer_id")
+    assert t.loc["K", ["from", "to", "move"]].tolist() == ["AX", "AX", "same"]
+    assert t.loc["M", ["from", "to", "move"]].tolist() == ["BX", "BX", "same"]
+    assert t.loc["S", ["from", "to", "move"]].tolist() == ["CX", "BX", "up"]
+    assert t.loc["N", ["from", "to", "move"]].tolist() == ["(new)", "AX", "entered"]
+    # Value = net revenue in 2024-Q2.
+    assert t["value"].to_dict() == {"K": 960.0, "M": 180.0, "N": 6000.0, "S": 240.0}
+    counts = m.tables["abc_xyz_counts"].frame.set_index("abc_xyz from \\ to")
+    assert counts.loc["AX", "AX"] == 1
+    assert counts.loc["CX", "BX"] == 1
+    assert counts.loc["(new)", "AX"] == 1
+    assert counts.to_numpy().sum() == 4
+    values = m.tables["abc_xyz_value"].frame.set_index("abc_xyz from \\ to")
+    assert values.loc["BX", "BX"] == pytest.approx(180.0)
+    assert m.tables["abc_xyz_up"].frame["customer_id"].tolist() == ["S"]
+    assert m.tables["abc_xyz_down"].frame.empty
+    # Every segmentation with a segmenter is migrated.
+    assert {"rfm", "abc_xyz", "quadrants"} <= set(m.data["transitions"])
+
+
+class Threshold:
+    """A stand-in segmenter of another plugin: "hi" when value >= the fitted median."""
+
+    name = "toy"
+    levels = ("hi", "lo")
+
+    def features(self, ctx: object, period: object) -> pd.DataFrame:
+        raise NotImplementedError
+
+    def fit(self, features: pd.DataFrame) -> Self:
+        self.cut_ = float(features["value"].median())
+        return self
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        return pd.Series(
+            ["hi" if v >= self.cut_ else "lo" for v in features["value"]], index=features.index
+        )
+
+
+def test_generic_transitions_with_entries_and_exits() -> None:
+    # Before: a 1, b 5, c 9 (median 5: a lo, b hi, c hi). Now: a 6 (hi: up), b 4 (lo: down),
+    # d 100 (entered); c gone (left).
+    before = pd.DataFrame({"customer_id": ["a", "b", "c"], "value": [1.0, 5, 9]})
+    now = pd.DataFrame({"customer_id": ["a", "b", "d"], "value": [6.0, 4, 100]})
+    t = transitions(Threshold(), before, now, pd.Series({"a": 6.0, "d": 100.0}))
+    assert t.set_index("customer_id")["move"].to_dict() == {
+        "a": "up",
+        "b": "down",
+        "c": "left",
+        "d": "entered",
+    }
+    assert t.set_index("customer_id")["value"].to_dict() == {"a": 6, "b": 0, "c": 0, "d": 100}
+    counts, values = matrices(t, Threshold.levels)
+    assert counts.loc["lo", "hi"] == 1 and counts.loc["hi", "lo"] == 1
+    assert counts.loc["hi", "(gone)"] == 1 and counts.loc["(new)", "hi"] == 1
+    assert values.loc["(new)", "hi"] == 100
+
+
+def test_no_segmentation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    report = run(write(tmp_path, "A,2024-03-01,10\n"), "2024-Q1", monkeypatch, ["migration"])
+    assert "No segmentation" in section(report, "migration").summary
