@@ -58,5 +58,6 @@ def run(
         currency=dataset.config.currency,
         personal_columns=list(dataset.config.personal_columns),
         show_ids=dataset.config.show_ids,
+        summary=list(dataset.config.summary),
     )
     return report

@@ -12,6 +12,8 @@ Top-level keys (all optional)::
       transactions: {Client: customer_id, OrderDate: date, Total: amount}
     personal_columns: [name] # customer columns masked in reports unless ids are shown
     show_ids: false          # show customer identifiers in full in HTML reports
+    summary: [pareto.net_value, retention.churn_rate]  # executive summary figures, in order
+                             # (section.metric); default: the figures sections mark headline
     plugins_dir: plugins     # folder of single-file plugins, relative to this file
     analyses:                # per-analysis settings; each analysis documents its own keys
       pareto: {top_share: 0.2}
@@ -50,6 +52,7 @@ class Config:
     personal_columns: tuple[str, ...] = ("name",)
     show_ids: bool = False
     plugins_dir: Path | None = None
+    summary: tuple[str, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
     source: Path | None = None
 
@@ -81,6 +84,7 @@ _KEYS = {
     "personal_columns",
     "show_ids",
     "plugins_dir",
+    "summary",
     "analyses",
 }
 
@@ -167,6 +171,11 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
     plugins_dir = raw.get("plugins_dir")
     if plugins_dir is not None and not isinstance(plugins_dir, str):
         raise fail("plugins_dir must be a folder path")
+    summary = raw.get("summary", [])
+    if not isinstance(summary, list) or not all(
+        isinstance(k, str) and k.count(".") == 1 for k in summary
+    ):
+        raise fail("summary must be a list of section.metric names, e.g. pareto.top_share")
     base = source.parent if source else Path.cwd()
     analyses = {
         str(name): dict(_mapping(settings or {}, f"analyses.{name}", fail))
@@ -182,6 +191,7 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         personal_columns=tuple(personal),
         show_ids=show_ids,
         plugins_dir=(base / plugins_dir) if plugins_dir else None,
+        summary=tuple(summary),
         analyses=analyses,
         source=source,
     )

@@ -13,7 +13,7 @@ import hashlib
 import io
 import math
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Sequence
 from html import escape
 
 import pandas as pd
@@ -94,20 +94,26 @@ def figure_html(fig: Figure, alt: str) -> str:
 
 
 def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: bool) -> str:
+    """A table, masked, formatted and escaped cell by cell (quotes included); numbers right."""
     frame = mask_frame(table.frame, tuple(personal), show_ids)
     total = len(frame)
-    shown = frame.head(table.max_rows).copy()
+    shown = frame.head(table.max_rows)
+    head, columns = [], []
     for col in shown.columns:
-        unit = table.formats.get(col)
-        cells = (
-            [format_value(_num(v), unit, currency) for v in shown[col]]
-            if unit
-            else ["–" if _missing(v) else str(v) for v in shown[col]]
-        )
-        # Escaped here with quotes too, rather than by to_html, which leaves quotes alone.
-        shown[col] = [escape(c) for c in cells]
-    shown.columns = [escape(str(c)) for c in shown.columns]
-    body = shown.to_html(index=False, escape=False, border=0, classes="sk-table")
+        unit = table.formats.get(str(col))
+        numeric = unit is not None or pd.api.types.is_numeric_dtype(shown[col].dtype)
+        cells = [
+            format_value(_num(v), unit, currency) if unit else ("–" if _missing(v) else str(v))
+            for v in shown[col]
+        ]
+        cls = ' class="num"' if numeric else ""
+        head.append(f"<th{cls}>{escape(str(col).replace('_', ' '))}</th>")
+        columns.append([f"<td{cls}>{escape(c)}</td>" for c in cells])
+    rows = "".join(f"<tr>{''.join(cells)}</tr>" for cells in zip(*columns, strict=True))
+    body = (
+        f'<table class="sk-table"><thead><tr>{"".join(head)}</tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
+    )
     caption = f'<p class="sk-caption">{escape(table.caption)}</p>' if table.caption else ""
     more = (
         f'<p class="sk-more">Showing {len(shown):,} of {total:,} rows; the full list is in '
@@ -139,8 +145,9 @@ def metrics_html(metrics: list[Metric], currency: str) -> str:
         for m in metrics
     )
     return (
-        '<table class="sk-metrics"><thead><tr><th>Figure</th><th>This period</th>'
-        f"<th>Change</th><th>Previous</th></tr></thead><tbody>{rows}</tbody></table>"
+        '<table class="sk-metrics"><thead><tr><th>Figure</th><th class="num">This period</th>'
+        '<th class="num">Change</th><th class="num">Previous</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table>"
     )
 
 
@@ -168,9 +175,49 @@ def section_html(section: Section, currency: str, personal: Iterable[str], show_
     return "".join(parts)
 
 
-def summary_html(report: PeriodReport, currency: str) -> str:
-    """The executive summary: every headline metric and each section's one-line reading."""
-    headline = [m for m in report.metrics() if m.headline]
+def metric_reading(metric: Metric, currency: str, previous_period: str) -> str:
+    """One plain sentence from the numbers, e.g. "Churn rate rose 0.9 pp to 37.3 % (worse)."."""
+    now = format_value(metric.value, metric.unit, currency)
+    if metric.value is None:
+        return f"{metric.label}: no data this period."
+    if metric.previous is None or metric.change is None:
+        return f"{metric.label} is {now}; {previous_period} has no comparable figure."
+    change = metric.change
+    if change == 0:
+        return f"{metric.label} is unchanged at {now}."
+    verb = "rose" if change > 0 else "fell"
+    if metric.unit == "share":
+        by = f"{abs(change) * 100:.1f} pp"
+    else:
+        by = format_value(abs(change), metric.unit, currency)
+        if metric.previous:
+            by += f" ({abs(change) / abs(metric.previous):.1%})"
+    verdict = ""
+    if metric.higher_is_better is not None:
+        verdict = " (better)" if (change > 0) == metric.higher_is_better else " (worse)"
+    return f"{metric.label} {verb} {by} to {now}{verdict}."
+
+
+def key_metrics(report: PeriodReport, wanted: Sequence[str] = ()) -> list[Metric]:
+    """The executive summary's figures: ``wanted`` ("section.key", in order) if given, else
+    every metric its section marks as a headline."""
+    if not wanted:
+        return [m for m in report.metrics() if m.headline]
+    by_key = {f"{s.name}.{m.key}": m for s in report.sections for m in s.metrics}
+    return [by_key[k] for k in wanted if k in by_key]
+
+
+def summary_html(report: PeriodReport, currency: str, wanted: Sequence[str] = ()) -> str:
+    """The executive summary: the key figures with their change and a reading in plain words,
+    then each section's one-line reading."""
+    previous = str(report.period.previous())
+    rows = "".join(
+        f'<tr><td>{escape(m.label)}</td><td class="num">'
+        f"{escape(format_value(m.value, m.unit, currency))}</td>"
+        f'<td class="num sk-{_tone(m)}">{escape(format_change(m, currency))}</td>'
+        f'<td class="sk-reading">{escape(metric_reading(m, currency, previous))}</td></tr>'
+        for m in key_metrics(report, wanted)
+    )
     readings = "".join(
         f"<li><strong>{escape(s.title)}.</strong> {escape(s.summary)}</li>"
         for s in report.sections
@@ -182,8 +229,10 @@ def summary_html(report: PeriodReport, currency: str) -> str:
     )
     return (
         '<section class="sk-section sk-summary"><h2>Executive summary, '
-        f"{escape(str(report.period))}</h2>{metrics_html(headline, currency)}"
-        f"<ul>{failed}{readings}</ul></section>"
+        f"{escape(str(report.period))}</h2>"
+        '<table class="sk-metrics"><thead><tr><th>Figure</th><th class="num">This period</th>'
+        f'<th class="num">Change vs {escape(previous)}</th><th>Reading</th></tr></thead>'
+        f"<tbody>{rows}</tbody></table><h3>At a glance</h3><ul>{failed}{readings}</ul></section>"
     )
 
 
@@ -218,14 +267,18 @@ def appendix_html(report: PeriodReport, provenance: dict[str, str]) -> str:
 
 STYLE = """
 <style>
+/* .sk-section prefixes outrank JupyterLab's right-aligned table cells. */
 .sk-header h1 {font-size: 1.6em; margin-bottom: .2em}
-.sk-section {margin: 1.5em 0 2em; max-width: 60em}
+.sk-section {margin: 1.5em 0 2em; max-width: 72em}
 .sk-section h2 {border-bottom: 2px solid #1f5f8b; padding-bottom: .2em}
 .sk-reading {font-size: 1.05em}
-.sk-metrics, .sk-table {border-collapse: collapse; margin: .6em 0; font-size: .92em}
-.sk-metrics td, .sk-metrics th, .sk-table td, .sk-table th {padding: .25em .7em;
-  border-bottom: 1px solid #ddd; text-align: left}
-.sk-metrics td.num {text-align: right; font-variant-numeric: tabular-nums}
+table.sk-metrics, table.sk-table {border-collapse: collapse; margin: .6em 0; font-size: .92em}
+.sk-section table.sk-metrics td, .sk-section table.sk-metrics th,
+.sk-section table.sk-table td, .sk-section table.sk-table th {
+  padding: .25em .7em; border-bottom: 1px solid #ddd; text-align: left; vertical-align: top}
+.sk-section table.sk-metrics .num, .sk-section table.sk-table .num {text-align: right;
+  font-variant-numeric: tabular-nums; white-space: nowrap}
+table.sk-metrics td.sk-reading {max-width: 34em}
 .sk-good {color: #1e7b34} .sk-bad {color: #b3261e} .sk-prev {color: #666}
 .sk-error {background: #fdecea; border-left: 4px solid #b3261e; padding: .5em 1em}
 .sk-error pre {white-space: pre-wrap; font-size: .85em}

@@ -40,7 +40,8 @@ def render(
         "python": platform.python_version(),
         "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
     }
-    display(HTML(html.STYLE + html.header_html(report, show) + html.summary_html(report, currency)))
+    summary = html.summary_html(report, currency, meta["summary"])
+    display(HTML(html.STYLE + html.header_html(report, show) + summary))
     for section in report.sections:
         display(HTML(html.section_html(section, currency, personal, show)))
     display(HTML(html.appendix_html(report, provenance)))
@@ -50,7 +51,9 @@ def render(
 
 
 def write_metrics(report: PeriodReport, path: Path, show_ids: bool) -> None:
-    """The report's figures and section statuses as JSON (no customer data)."""
+    """The report's figures and section statuses as JSON (no customer data); the executive
+    summary's figures are marked ``headline`` for the index."""
+    key = {id(m) for m in html.key_metrics(report, report.meta["summary"])}
     record = {
         "period": str(report.period),
         "data_through": report.data_through,
@@ -70,7 +73,7 @@ def write_metrics(report: PeriodReport, path: Path, show_ids: bool) -> None:
                 "unit": m.unit,
                 "value": m.value,
                 "previous": m.previous,
-                "headline": m.headline,
+                "headline": id(m) in key,
             }
             for s in report.sections
             for m in s.metrics
