@@ -13,11 +13,14 @@ from segkit.errors import PeriodError
 from segkit.periods import Period, parse_period
 
 
-def open_data(data_dir: str | Path, config: str | Path | None = None) -> Dataset:
-    """Load and validate ``data_dir`` with its ``segkit.yaml`` (or ``config``)."""
+def open_data(
+    data_dir: str | Path, config: str | Path | None = None, cache_dir: str | Path | None = None
+) -> Dataset:
+    """Load and validate ``data_dir`` with its ``segkit.yaml`` (or ``config``); reuse and fill
+    the typed-table cache in ``cache_dir`` when given."""
     folder = Path(data_dir)
     cfg = load_config(Path(config) if config else None, folder)
-    return load_dataset(folder, cfg)
+    return load_dataset(folder, cfg, Path(cache_dir) if cache_dir else None)
 
 
 def plugin_manager(dataset: Dataset) -> PluginManager:
@@ -39,14 +42,17 @@ def check_period(dataset: Dataset, period: Period) -> None:
 
 
 def run(
-    data_dir: str | Path, period: str | Period, config: str | Path | None = None
+    data_dir: str | Path,
+    period: str | Period,
+    config: str | Path | None = None,
+    cache_dir: str | Path | None = None,
 ) -> PeriodReport:
     """Run every analysis on ``data_dir`` for ``period`` (e.g. ``"2025-Q3"``).
 
     ``report.meta["seconds_data"]`` holds the time spent loading and analysing.
     """
     started = time.perf_counter()
-    dataset = open_data(data_dir, config)
+    dataset = open_data(data_dir, config, cache_dir)
     p = parse_period(period) if isinstance(period, str) else period
     check_period(dataset, p)
     plugins = plugin_manager(dataset)

@@ -139,7 +139,8 @@ def report(
     if not nb.is_file():
         raise SegkitError(f"{nb}: notebook not found")
     # Everything is validated here, before any kernel starts (papermill accepts anything).
-    dataset = open_data(data_dir, config)
+    cache_dir = out / ".cache"
+    dataset = open_data(data_dir, config, cache_dir)
     plugins = plugin_manager(dataset)
     if all_periods:
         first, last = dataset.date_range()
@@ -166,6 +167,7 @@ def report(
                 str(out.resolve()),
                 str(nb.resolve()),
                 key,
+                str(cache_dir.resolve()),
             )
         )
     if skipped:

@@ -25,10 +25,12 @@ def render(
     config: str | None = None,
     show_ids: bool = False,
     metrics_path: str | None = None,
+    cache_dir: str | None = None,
 ) -> PeriodReport:
     """Run ``period`` on ``data_dir``, display the report, and write its figures to
-    ``metrics_path`` (JSON) for the run record and the index when given."""
-    report = run(data_dir, period, config)
+    ``metrics_path`` (JSON) for the run record and the index when given. ``cache_dir`` holds
+    validated tables shared by the runs of many periods (see :mod:`segkit.data.cache`)."""
+    report = run(data_dir, period, config, cache_dir)
     meta = report.meta
     show = bool(show_ids or meta["show_ids"])
     currency, personal = meta["currency"], meta["personal_columns"]

@@ -68,6 +68,7 @@ class Job:
     out_dir: str
     notebook: str
     inputs_key: str
+    cache_dir: str | None = None
 
 
 def inputs_key(fingerprint: str, notebook: Path, plugins: dict[str, str], show_ids: bool) -> str:
@@ -164,6 +165,7 @@ def _execute(job: Job, tmp: Path, record: RunRecord) -> None:
             "config": job.config,
             "show_ids": job.show_ids,
             "metrics_path": str(metrics_path),
+            "cache_dir": job.cache_dir,
         },
         kernel_name="python3",
         progress_bar=False,
