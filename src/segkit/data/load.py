@@ -12,16 +12,22 @@ ZONE``) are converted to it, and every date column is stored as a naive local ``
 
 from __future__ import annotations
 
+import csv
 import hashlib
-from collections.abc import Iterable, Mapping
+import os
+import re
+from collections.abc import Iterable
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
 import pandas as pd
+import pyarrow as pa
+import pyarrow.parquet as pq
 
 from segkit.config import Config
+from segkit.data import cache
 from segkit.data.contract import SUFFIXES, TABLES, Column, Table
 from segkit.errors import DataError
 
@@ -116,16 +122,16 @@ def find_files(folder: Path, config: Config) -> dict[str, Path]:
     for name in TABLES:
         if name in config.tables:
             path = folder / config.tables[name]
-            if not path.is_file():
+            if not os.path.lexists(path):
                 raise DataError(
                     f"file for table '{name}' not found (set in config 'tables')", path=path
                 )
-            found[name] = path
+            found[name] = _regular_file(path)
             continue
         for suffix in SUFFIXES:
             path = folder / f"{name}{suffix}"
-            if path.is_file():
-                found[name] = path
+            if os.path.lexists(path):
+                found[name] = _regular_file(path)
                 break
     if "transactions" not in found:
         raise DataError(
@@ -137,19 +143,53 @@ def find_files(folder: Path, config: Config) -> dict[str, Path]:
     return found
 
 
-def load_dataset(folder: Path, config: Config) -> Dataset:
-    """Read, validate and load every contract table found in ``folder``."""
+def _regular_file(path: Path) -> Path:
+    """``path`` if it is a readable file; a clear error for folders, dangling links, pipes."""
+    if path.is_symlink() and not path.exists():  # exists() follows links: dangling or a loop
+        raise DataError(
+            "is a symbolic link that leads nowhere (its target is missing, or links loop)",
+            path=path,
+            hint="point the link at the data file, or put the file itself here",
+        )
+    if path.is_dir():
+        raise DataError(
+            "is a folder, not a file",
+            path=path,
+            hint="put the table's file here, not a folder of that name",
+        )
+    if not path.is_file():
+        raise DataError(
+            "is not a regular file (a pipe or a device)",
+            path=path,
+            hint="export the table to a file and put that here",
+        )
+    return path
+
+
+def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) -> Dataset:
+    """Read, validate and load every contract table found in ``folder``.
+
+    With ``cache_dir``, typed tables already validated from the same inputs are reused (see
+    :mod:`segkit.data.cache`), and a fresh load is stored there for the next run.
+    """
     files = find_files(folder, config)
-    con = duckdb.connect()
-    con.execute(f"SET TimeZone = '{config.timezone}'")
-    provided: dict[str, tuple[str, ...]] = {}
-    for name, path in files.items():
-        provided[name] = _load_table(con, TABLES[name], path, config.columns.get(name, {}))
-    _check_references(con, files)
     # Event re-ratings change the scorecard section, so their log is an input too.
     ratings = folder / "segkit-ratings.jsonl"
     inputs = [*files.values(), *([ratings] if ratings.is_file() else [])]
-    return Dataset(folder, config, con, files, fingerprint(inputs, config), provided)
+    digest = fingerprint(inputs, config)
+    con = duckdb.connect()
+    con.execute(f"SET TimeZone = '{config.timezone}'")
+    key = cache.cache_key(digest)
+    cached = cache.attach(con, cache_dir, key) if cache_dir else None
+    if cached is not None:
+        return Dataset(folder, config, con, files, digest, cached)
+    provided: dict[str, tuple[str, ...]] = {}
+    for name, path in files.items():
+        provided[name] = _load_table(con, TABLES[name], path, config)
+    _check_references(con, files)
+    if cache_dir is not None:
+        cache.store(con, cache_dir, key, provided)
+    return Dataset(folder, config, con, files, digest, provided)
 
 
 def fingerprint(paths: Iterable[Path], config: Config) -> str:
@@ -164,13 +204,75 @@ def fingerprint(paths: Iterable[Path], config: Config) -> str:
     return digest.hexdigest()
 
 
-def _reader(path: Path) -> str:
+#: Delimiters a CSV file may use: the one found most often in the header line is taken.
+DELIMITERS = (",", ";", "\t", "|")
+_UTF8_HINT = "save it as UTF-8 (in Excel: Save As > CSV UTF-8)"
+_HEAD_BYTES = 1 << 16
+
+
+def _sql_text(value: str) -> str:
+    return "'" + value.replace("'", "''") + "'"
+
+
+def _csv_header(path: Path) -> tuple[str, list[str]]:
+    """The delimiter and column names of a CSV file, read from its header line.
+
+    The dialect is fixed here rather than sniffed by DuckDB, so a ragged or cut-off line is
+    reported with its line number instead of making the sniffer guess another dialect.
+    """
+    with path.open("rb") as fh:
+        head = fh.read(_HEAD_BYTES)
+    if head.startswith((b"\xff\xfe", b"\xfe\xff")) or b"\x00" in head:
+        raise DataError("is UTF-16 or binary, not UTF-8 text", path=path, hint=_UTF8_HINT)
+    head = head.removeprefix(b"\xef\xbb\xbf")  # a UTF-8 byte-order mark is fine
+    if not head.strip():
+        raise DataError("the file is empty", path=path, hint="export the table with a header row")
+    line = head.split(b"\n", 1)[0].rstrip(b"\r")
+    try:
+        text = line.decode("utf-8")
+    except UnicodeDecodeError:
+        raise DataError("is not UTF-8 text", path=path, rows=[1], hint=_UTF8_HINT) from None
+    delimiter = max(DELIMITERS, key=text.count)
+    names = [
+        n.strip() or f"column{i}"
+        for i, n in enumerate(next(csv.reader([text], delimiter=delimiter)), 1)
+    ]
+    _check_header(names, path)
+    return delimiter, names
+
+
+def _check_header(names: list[str], path: Path) -> None:
+    """Reject a header that names a column twice (DuckDB would rename one, e.g. amount_1)."""
+    seen: dict[str, int] = {}
+    for i, name in enumerate(names, 1):
+        first = seen.setdefault(name.lower(), i)  # DuckDB's column names ignore case
+        if first != i:
+            raise DataError(
+                f"the header names this column twice (columns {first} and {i})",
+                path=path,
+                column=name,
+                hint="remove or rename one of them; segkit cannot tell which one holds the data",
+            )
+
+
+def _reader(path: Path, row_numbers: bool = False) -> str:
+    """The DuckDB table function that reads ``path`` (every CSV column as text)."""
     suffix = path.suffix.lower()
-    quoted = "'" + str(path).replace("'", "''") + "'"
     if suffix == ".parquet":
-        return f"read_parquet({quoted})"
+        try:
+            names = pq.read_schema(path).names
+        except (pa.ArrowException, OSError):
+            names = []  # DuckDB's own read below says what is wrong with the file
+        _check_header(names, path)
+        rows = ", file_row_number = true" if row_numbers else ""
+        return f"read_parquet({_sql_text(str(path))}{rows})"
     if suffix in (".csv", ".tsv"):
-        return f"read_csv({quoted}, all_varchar = true, header = true)"
+        delimiter, names = _csv_header(path)
+        columns = ", ".join(f"{_sql_text(n)}: 'VARCHAR'" for n in names)
+        return (
+            f"read_csv({_sql_text(str(path))}, auto_detect = false, header = true, "
+            f"delim = {_sql_text(delimiter)}, quote = '\"', escape = '\"', columns = {{{columns}}})"
+        )
     raise DataError(
         "this file type is not supported",
         path=path,
@@ -178,27 +280,81 @@ def _reader(path: Path) -> str:
     )
 
 
+_CSV_LINE = re.compile(r"CSV Error on Line: (\d+)")
+_FIELDS = re.compile(r"Expected Number of Columns: (\d+) Found: (\d+)")
+
+
+def _read_error(exc: duckdb.Error, path: Path) -> DataError:
+    """DuckDB's reading error as a segkit message: what is wrong, on which line, what to do."""
+    text = str(exc)
+    line = _CSV_LINE.search(text)
+    rows = [int(line.group(1))] if line else []
+    if "not utf-8 encoded" in text or "Invalid unicode" in text:
+        return DataError("is not UTF-8 text", path=path, rows=rows, hint=_UTF8_HINT)
+    if "unterminated quote" in text:
+        return DataError(
+            "has a quoted value that is never closed (is the file cut off?)",
+            path=path,
+            rows=rows,
+            hint="export or copy the file again and check it arrived whole; inside a quoted "
+            'value write a quote as two quotes ("")',
+        )
+    if fields := _FIELDS.search(text):
+        expected, found = fields.groups()
+        return DataError(
+            f"has {found} fields on a line where the header has {expected}",
+            path=path,
+            rows=rows,
+            hint="quote values that contain the delimiter, or fix the line",
+        )
+    if path.suffix.lower() == ".parquet":
+        return DataError(
+            f"is not a complete Parquet file ({_first_line(exc)})",
+            path=path,
+            hint="the file is cut off or damaged: export or copy it again",
+        )
+    return DataError(
+        f"cannot be read as a table ({_first_line(exc)})",
+        path=path,
+        hint="check that it is a UTF-8 CSV with a header row, or a Parquet file",
+    )
+
+
 def _load_table(
-    con: duckdb.DuckDBPyConnection, spec: Table, path: Path, mapping: Mapping[str, str]
+    con: duckdb.DuckDBPyConnection, spec: Table, path: Path, config: Config
 ) -> tuple[str, ...]:
     """Load one table; return the columns the file provides (after mapping)."""
-    if path.stat().st_size == 0:
-        raise DataError(
-            "the file is empty",
-            path=path,
-            hint=f"export the {spec.name} table with a header row and data",
-        )
     try:
+        if path.stat().st_size == 0:
+            raise DataError(
+                "the file is empty",
+                path=path,
+                hint=f"export the {spec.name} table with a header row and data",
+            )
         raw = con.sql(f"SELECT * FROM {_reader(path)}")
         source_columns = raw.columns
         source_types = {c: str(t) for c, t in zip(raw.columns, raw.dtypes, strict=True)}
     except duckdb.Error as exc:
+        raise _read_error(exc, path) from None
+    except OSError as exc:  # unreadable (permissions) or gone since it was found
         raise DataError(
-            f"cannot be read as a table ({_first_line(exc)})",
+            f"cannot be opened ({exc.strerror or exc})",
             path=path,
-            hint="check that it is a UTF-8 CSV with a header row, or a Parquet file",
+            hint="check that segkit may read the file",
         ) from None
-    renamed = {mapping.get(c, c): c for c in source_columns}
+    mapping = config.columns.get(spec.name, {})
+    renamed: dict[str, str] = {}
+    for c in source_columns:
+        target = mapping.get(c, c)
+        if target in renamed:
+            raise DataError(
+                f"columns '{renamed[target]}' and '{c}' would both become '{target}'",
+                path=path,
+                column=target,
+                hint="the column mapping in segkit.yaml renames one onto the other; map only "
+                "one of them to this contract column",
+            )
+        renamed[target] = c
     missing = [c for c in spec.required_columns if c not in renamed]
     if missing:
         raise DataError(
@@ -209,7 +365,7 @@ def _load_table(
         )
     if path.suffix.lower() == ".parquet":  # row numbers from the file: no window needed
         line = "file_row_number + 1 AS _line, * EXCLUDE (file_row_number)"
-        source = _reader(path).replace(")", ", file_row_number = true)", 1)
+        source = _reader(path, row_numbers=True)
     else:  # file lines: the header is line 1
         line, source = "row_number() OVER () + 1 AS _line, *", _reader(path)
     con.execute(f"CREATE OR REPLACE TEMP VIEW _raw AS SELECT {line} FROM {source}")
@@ -229,11 +385,7 @@ def _load_table(
         )
         n_rows = _scalar(con, "SELECT count(*) FROM _typed")
     except duckdb.Error as exc:
-        raise DataError(
-            f"cannot be read ({_first_line(exc)})",
-            path=path,
-            hint="save it as UTF-8 CSV or Parquet",
-        ) from None
+        raise _read_error(exc, path) from None
     if n_rows == 0 and spec.required:
         raise DataError(
             "has a header but no rows",
@@ -244,12 +396,18 @@ def _load_table(
         check
         for target, source in renamed.items()
         if target in known
-        for check in _checks(spec.column(target), source_types[source] == "VARCHAR")
+        for check in _checks(
+            spec.column(target), not _native(spec.column(target).kind, source_types[source])
+        )
     ]
     _run_checks(con, checks, path)
     if spec.unique:
         _check_unique(con, spec, path)
     _check_date_order(con, spec, path, set(renamed))
+    if not config.case_sensitive_ids:
+        _check_id_case(con, spec, path, set(renamed))
+    if spec.name == "transactions" and "order_id" in renamed:
+        _check_repeated_rows(con, path, [t for t in renamed if t in known])
     select, provided = _final_columns(spec, list(renamed))
     # _typed was filled in file order and DuckDB keeps insertion order: no sort needed.
     con.execute(f"CREATE TABLE {spec.name} AS SELECT {', '.join(select)} FROM _typed")
@@ -257,33 +415,53 @@ def _load_table(
     return provided
 
 
+#: DuckDB types that convert to DOUBLE without failing.
+_NUMBERS = frozenset(
+    [
+        "DOUBLE",
+        "FLOAT",
+        "BIGINT",
+        "INTEGER",
+        "SMALLINT",
+        "TINYINT",
+        "HUGEINT",
+        "UBIGINT",
+        "UINTEGER",
+        "USMALLINT",
+        "UTINYINT",
+        "UHUGEINT",
+    ]
+)
+
+
+def _native(kind: str, source_type: str) -> bool:
+    """True when a column stored as ``source_type`` converts to ``kind`` without failing."""
+    if kind in ("id", "text"):
+        return True
+    if kind == "number":
+        return source_type in _NUMBERS or source_type.startswith("DECIMAL")
+    if kind == "date":
+        return source_type.startswith("TIMESTAMP") or source_type == "DATE"
+    return source_type == "BOOLEAN"
+
+
 def _cast(col: Column, source: str, source_type: str) -> str:
     s = f'"{source}"'
     text = f"NULLIF(trim(CAST({s} AS VARCHAR)), '')"
     if col.kind == "id" or col.kind == "text":
         return text
+    native = _native(col.kind, source_type)
     if col.kind == "number":
-        if source_type in (
-            "DOUBLE",
-            "FLOAT",
-            "BIGINT",
-            "INTEGER",
-            "SMALLINT",
-            "TINYINT",
-            "HUGEINT",
-            "UBIGINT",
-            "UINTEGER",
-        ) or source_type.startswith("DECIMAL"):
-            return f"CAST({s} AS DOUBLE)"
-        return f"TRY_CAST({text} AS DOUBLE)"
+        return f"CAST({s} AS DOUBLE)" if native else f"TRY_CAST({text} AS DOUBLE)"
     if col.kind == "date":
-        if source_type == "TIMESTAMP WITH TIME ZONE":
-            return f"CAST({s} AS TIMESTAMP)"
-        if source_type.startswith("TIMESTAMP") or source_type == "DATE":
-            return f"CAST({s} AS TIMESTAMP)"
-        return f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)"
+        # TIMESTAMP WITH TIME ZONE converts to the session's zone, the config's.
+        return (
+            f"CAST({s} AS TIMESTAMP)"
+            if native
+            else (f"CAST(TRY_CAST({text} AS TIMESTAMPTZ) AS TIMESTAMP)")
+        )
     if col.kind == "bool":
-        if source_type == "BOOLEAN":
+        if native:
             return s
         return (
             f"CASE WHEN lower({text}) IN {_TRUE} THEN true "
@@ -300,13 +478,13 @@ class _Check:
     hint: str
 
 
-def _checks(col: Column, text_source: bool) -> list[_Check]:
+def _checks(col: Column, converts: bool) -> list[_Check]:
     """The contract's checks of one column, in the order their failures are reported.
 
-    ``text_source``: the file stores the column as text, so a value may fail to convert.
+    ``converts``: the file stores the column as another type (text, or a number for a date),
+    so a value may fail to convert.
     """
     name, src = f'"{col.name}"', f'"_src_{col.name}"'
-    converts = text_source and col.kind in ("number", "date", "bool")
     # Where nothing can fail to convert, an empty typed value means an empty cell.
     present = (
         f"NULLIF(trim(CAST({src} AS VARCHAR)), '') IS NOT NULL"
@@ -319,7 +497,9 @@ def _checks(col: Column, text_source: bool) -> list[_Check]:
         hint = {
             "number": "write plain numbers with a dot for decimals, without currency signs or "
             "thousands separators (1234.50)",
-            "date": "write dates as YYYY-MM-DD or timestamps as YYYY-MM-DD HH:MM[:SS][+HH:MM]",
+            "date": "write dates as YYYY-MM-DD or timestamps as YYYY-MM-DD HH:MM[:SS][+HH:MM]; "
+            "day-first dates (13/05/2024) and Excel day numbers (45123) are not read: format "
+            "the column as yyyy-mm-dd before exporting",
             "bool": "write true/false, yes/no or 1/0",
         }[col.kind]
         checks.append(_Check(col, f"{present} AND {name} IS NULL", what, hint))
@@ -409,8 +589,10 @@ def _run_checks(con: duckdb.DuckDBPyConnection, checks: list[_Check], path: Path
 
 def _check_unique(con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> None:
     keys = ", ".join(f'"{k}"' for k in spec.unique)
+    # The values as written (with their spaces), so the user sees why two rows are one key.
+    written = f'list("_src_{spec.unique[0]}" ORDER BY _line)'
     dupes = con.execute(
-        f"SELECT {keys}, list(_line ORDER BY _line) FROM _typed GROUP BY {keys} "
+        f"SELECT {written}, list(_line ORDER BY _line) FROM _typed GROUP BY {keys} "
         f"HAVING count(*) > 1 ORDER BY min(_line) LIMIT {_EXAMPLES}"
     ).fetchall()
     if dupes:
@@ -424,7 +606,73 @@ def _check_unique(con: duckdb.DuckDBPyConnection, spec: Table, path: Path) -> No
             column=spec.unique[0],
             rows=[ln for d in dupes for ln in d[-1]][:8],
             examples=[d[0] for d in dupes],
-            hint="keep one row per key",
+            hint="keep one row per key (white space around ids is ignored)",
+        )
+
+
+#: Id columns where two spellings that differ only in case mean one customer or lead.
+_CASE_IDS = ("customer_id", "lead_id")
+
+
+def _check_id_case(
+    con: duckdb.DuckDBPyConnection, spec: Table, path: Path, columns: set[str]
+) -> None:
+    """Reject ids that differ only in case (``A`` and ``a``): one customer written two ways."""
+    for name in _CASE_IDS:
+        if name not in columns:
+            continue
+        # Distinct ids first: cheap even on millions of rows, and nearly always empty.
+        clashes = con.execute(
+            f'SELECT list(id ORDER BY id) FROM (SELECT DISTINCT "{name}" AS id FROM _typed '
+            f"WHERE id IS NOT NULL) GROUP BY lower(id) HAVING count(*) > 1 "
+            f"ORDER BY min(id) LIMIT {_EXAMPLES}"
+        ).fetchall()
+        if not clashes:
+            continue
+        ids = [i for (group,) in clashes for i in group]
+        rows = con.execute(
+            f'SELECT min(_line) FROM _typed WHERE "{name}" IN ({", ".join("?" * len(ids))}) '
+            f'GROUP BY "{name}" ORDER BY 1',
+            ids,
+        ).fetchall()
+        raise DataError(
+            "has ids that differ only in case, which segkit would count as different: "
+            + "; ".join(" = ".join(repr(i) for i in group) for (group,) in clashes),
+            path=path,
+            column=name,
+            rows=[r[0] for r in rows],
+            hint="write each id the same way everywhere (the export mixes spellings), "
+            "or set 'case_sensitive_ids: true' in segkit.yaml if your system really "
+            "tells them apart",
+        )
+
+
+def _check_repeated_rows(con: duckdb.DuckDBPyConnection, path: Path, columns: list[str]) -> None:
+    """Reject transaction rows repeated in full, order id included: a doubled export.
+
+    Without an order id two equal rows may be two real purchases, so they are kept.
+    """
+    cols = ", ".join(f'"{c}"' for c in columns)
+    dupes = con.execute(
+        f"SELECT list(_line ORDER BY _line), any_value(order_id) FROM _typed GROUP BY {cols} "
+        f"HAVING count(*) > 1 ORDER BY min(_line) LIMIT {_EXAMPLES}"
+    ).fetchall()
+    if dupes:
+        n_bad = _scalar(
+            con,
+            f"SELECT sum(n) FROM (SELECT count(*) AS n FROM _typed GROUP BY {cols} "
+            "HAVING count(*) > 1)",
+        )
+        raise DataError(
+            "has rows repeated in full, order id included",
+            path=path,
+            column="order_id",
+            rows=[ln for d in dupes for ln in d[0]][:8],
+            examples=[d[1] for d in dupes],
+            n_bad=n_bad,
+            hint="the export probably holds some rows twice: export it again; if they are "
+            "really separate purchase lines, merge them (summing amount and quantity) or "
+            "tell them apart (a line number or product column)",
         )
 
 
