@@ -12,6 +12,8 @@ Top-level keys (all optional)::
       transactions: {Client: customer_id, OrderDate: date, Total: amount}
     personal_columns: [name] # customer columns masked in reports unless ids are shown
     show_ids: false          # show customer identifiers in full in HTML reports
+    case_sensitive_ids: false  # true: ids that differ only in case (A, a) are two customers
+    plugin_timeout: 300      # seconds an analysis may run before it is stopped and reported
     summary: [pareto.net_value, retention.churn_rate]  # executive summary figures, in order
                              # (section.metric); default: the figures sections mark headline
     plugins_dir: plugins     # folder of single-file plugins, relative to this file
@@ -51,6 +53,8 @@ class Config:
     columns: Mapping[str, Mapping[str, str]] = field(default_factory=dict)
     personal_columns: tuple[str, ...] = ("name",)
     show_ids: bool = False
+    case_sensitive_ids: bool = False
+    plugin_timeout: float = 300.0
     plugins_dir: Path | None = None
     summary: tuple[str, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -83,6 +87,8 @@ _KEYS = {
     "columns",
     "personal_columns",
     "show_ids",
+    "case_sensitive_ids",
+    "plugin_timeout",
     "plugins_dir",
     "summary",
     "analyses",
@@ -168,6 +174,12 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
     show_ids = raw.get("show_ids", False)
     if not isinstance(show_ids, bool):
         raise fail(f"show_ids must be true or false, got {show_ids!r}")
+    case_sensitive_ids = raw.get("case_sensitive_ids", False)
+    if not isinstance(case_sensitive_ids, bool):
+        raise fail(f"case_sensitive_ids must be true or false, got {case_sensitive_ids!r}")
+    timeout = raw.get("plugin_timeout", 300)
+    if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
+        raise fail(f"plugin_timeout must be a number of seconds above 0, got {timeout!r}")
     plugins_dir = raw.get("plugins_dir")
     if plugins_dir is not None and not isinstance(plugins_dir, str):
         raise fail("plugins_dir must be a folder path")
@@ -190,6 +202,8 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         columns=columns,
         personal_columns=tuple(personal),
         show_ids=show_ids,
+        case_sensitive_ids=case_sensitive_ids,
+        plugin_timeout=float(timeout),
         plugins_dir=(base / plugins_dir) if plugins_dir else None,
         summary=tuple(summary),
         analyses=analyses,

@@ -748,9 +748,11 @@ def _check_references(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) ->
     for name in ("subscriptions", "surveys", "tickets", "offers"):
         if name not in files:
             continue
+        # With the known id it most likely means, when they differ only in case.
         orphans = con.execute(
-            f"SELECT DISTINCT customer_id FROM {name} WHERE customer_id NOT IN ({known}) "
-            f"ORDER BY 1 LIMIT {_EXAMPLES}"
+            f"SELECT o.id, min(k.customer_id) FROM (SELECT DISTINCT customer_id AS id FROM "
+            f"{name} WHERE customer_id NOT IN ({known})) o LEFT JOIN ({known}) k "
+            f"ON lower(k.customer_id) = lower(o.id) GROUP BY o.id ORDER BY o.id LIMIT {_EXAMPLES}"
         ).fetchall()
         if orphans:
             n_bad = _scalar(
@@ -762,7 +764,7 @@ def _check_references(con: duckdb.DuckDBPyConnection, files: dict[str, Path]) ->
                 f"{n_bad} customer id(s) appear in no transaction and no customer row",
                 path=files[name],
                 column="customer_id",
-                examples=[o[0] for o in orphans],
+                examples=[o[0] if o[1] is None else f"{o[0]} (known as {o[1]})" for o in orphans],
                 hint="check that the ids are written the same way in every file (case, "
                 "spaces, leading zeros), or add the customers to customers.csv",
             )

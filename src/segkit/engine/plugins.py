@@ -51,6 +51,8 @@ DEFAULT_PLUGINS: tuple[str, ...] = (
     "segkit.analyses.funnel",
     "segkit.analyses.sources",
     "segkit.analyses.cohorts",
+    "segkit.analyses.churn",
+    "segkit.analyses.clv",
 )
 ENTRY_POINT_GROUP = "segkit"
 ENV_LOAD = "SEGKIT_LOAD_PLUGINS"
