@@ -65,5 +65,6 @@ def run(
         personal_columns=list(dataset.config.personal_columns),
         show_ids=dataset.config.show_ids,
         summary=list(dataset.config.summary),
+        language=dataset.config.language,
     )
     return report

@@ -131,6 +131,7 @@ def report(
     from segkit.api import check_period, open_data, plugin_manager
     from segkit.periods import parse_periods, periods_between
     from segkit.report import runner
+    from segkit.report.html import RenderOptions
     from segkit.report.index import write_index
 
     if sum(x is not None and x is not False for x in (period, period_range, all_periods)) != 1:
@@ -190,7 +191,8 @@ def report(
     if total:
         click.echo(f"Rendering {total} period(s) with {min(jobs, total)} job(s) ...", err=True)
     records = runner.render_all(jobs_list, jobs, progress)
-    index = write_index(out, dataset.config.currency)
+    cfg = dataset.config
+    index = write_index(out, RenderOptions(cfg.currency, language=cfg.language))
     failed = [r.period for r in records if r.status != "ok"]
     click.echo(f"Reports: {index.resolve()}")
     if failed:

@@ -14,6 +14,7 @@ import io
 import math
 import os
 from collections.abc import Iterable, Sequence
+from dataclasses import dataclass
 from html import escape
 
 import pandas as pd
@@ -21,6 +22,7 @@ from matplotlib.figure import Figure
 
 from segkit.engine.analysis import Metric, Section, Table, Unit
 from segkit.engine.run import PeriodReport
+from segkit.report.i18n import text
 
 #: Columns treated as customer identifiers wherever they appear.
 ID_COLUMNS = ("customer_id", "lead_id")
@@ -67,14 +69,14 @@ def format_value(value: float | None, unit: Unit, currency: str) -> str:
     return f"{value:,.2f}"
 
 
-def format_change(metric: Metric, currency: str) -> str:
+def format_change(metric: Metric, currency: str, pp: str = "pp") -> str:
     """The change from the previous period, e.g. ``+2.1 pp`` for shares."""
     change = metric.change
     if change is None:
         return ""
     sign = "+" if change > 0 else ""
     if metric.unit == "share":
-        return f"{sign}{change * 100:.1f} pp"
+        return f"{sign}{change * 100:.1f} {pp}"
     return sign + format_value(change, metric.unit, currency)
 
 
@@ -93,9 +95,22 @@ def figure_html(fig: Figure, alt: str) -> str:
     return f'<img class="sk-figure" alt="{escape(alt)}" src="data:image/png;base64,{data}"/>'
 
 
-def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: bool) -> str:
+@dataclass(frozen=True)
+class RenderOptions:
+    """How a report is shown: currency, masking and the language of segkit's own words."""
+
+    currency: str = "EUR"
+    personal: tuple[str, ...] = ("name",)
+    show_ids: bool = False
+    language: str = "en"
+
+    def t(self, key: str, **values: object) -> str:
+        return text(self.language, key, **values)
+
+
+def table_html(table: Table, opts: RenderOptions) -> str:
     """A table, masked, formatted and escaped cell by cell (quotes included); numbers right."""
-    frame = mask_frame(table.frame, tuple(personal), show_ids)
+    frame = mask_frame(table.frame, opts.personal, opts.show_ids)
     total = len(frame)
     shown = frame.head(table.max_rows)
     head, columns = [], []
@@ -103,7 +118,7 @@ def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: b
         unit = table.formats.get(str(col))
         numeric = unit is not None or pd.api.types.is_numeric_dtype(shown[col].dtype)
         cells = [
-            format_value(_num(v), unit, currency) if unit else ("–" if _missing(v) else str(v))
+            format_value(_num(v), unit, opts.currency) if unit else ("–" if _missing(v) else str(v))
             for v in shown[col]
         ]
         cls = ' class="num"' if numeric else ""
@@ -115,12 +130,10 @@ def table_html(table: Table, currency: str, personal: Iterable[str], show_ids: b
         f"<tbody>{rows}</tbody></table>"
     )
     caption = f'<p class="sk-caption">{escape(table.caption)}</p>' if table.caption else ""
-    more = (
-        f'<p class="sk-more">Showing {len(shown):,} of {total:,} rows; the full list is in '
-        "<code>segkit score</code> output.</p>"
-        if total > len(shown)
-        else ""
-    )
+    more = ""
+    if total > len(shown):
+        note = opts.t("showing", shown=f"{len(shown):,}", total=f"{total:,}")
+        more = f'<p class="sk-more">{escape(note)}</p>'
     return caption + body + more
 
 
@@ -136,66 +149,68 @@ def _num(v: object) -> float | None:
     return f if math.isfinite(f) else None
 
 
-def metrics_html(metrics: list[Metric], currency: str) -> str:
+def metrics_html(metrics: list[Metric], opts: RenderOptions) -> str:
+    cur = opts.currency
     rows = "".join(
         f'<tr><td>{escape(m.label)}</td><td class="num">'
-        f"{escape(format_value(m.value, m.unit, currency))}</td>"
-        f'<td class="num sk-{_tone(m)}">{escape(format_change(m, currency))}</td>'
-        f'<td class="num sk-prev">{escape(format_value(m.previous, m.unit, currency))}</td></tr>'
+        f"{escape(format_value(m.value, m.unit, cur))}</td>"
+        f'<td class="num sk-{_tone(m)}">{escape(format_change(m, cur, opts.t("pp")))}</td>'
+        f'<td class="num sk-prev">{escape(format_value(m.previous, m.unit, cur))}</td></tr>'
         for m in metrics
     )
     return (
-        '<table class="sk-metrics"><thead><tr><th>Figure</th><th class="num">This period</th>'
-        '<th class="num">Change</th><th class="num">Previous</th></tr></thead>'
+        f'<table class="sk-metrics"><thead><tr><th>{escape(opts.t("figure"))}</th>'
+        f'<th class="num">{escape(opts.t("this_period"))}</th>'
+        f'<th class="num">{escape(opts.t("change"))}</th>'
+        f'<th class="num">{escape(opts.t("previous"))}</th></tr></thead>'
         f"<tbody>{rows}</tbody></table>"
     )
 
 
-def section_html(section: Section, currency: str, personal: Iterable[str], show_ids: bool) -> str:
+def section_html(section: Section, opts: RenderOptions) -> str:
     """One section: title, reading, metrics, figures, tables, notes; or its error."""
-    personal = tuple(personal)
     head = (
         f'<section class="sk-section" id="{escape(section.name)}"><h2>{escape(section.title)}</h2>'
     )
     if section.error:
+        failed = opts.t("failed_box", plugin=section.plugin, name=section.name)
         return (
-            head + f'<div class="sk-error"><strong>This section failed</strong> (plugin '
-            f"<code>{escape(section.plugin)}</code>, analysis <code>{escape(section.name)}"
-            f"</code>):<pre>{escape(section.error)}</pre></div></section>"
+            f'{head}<div class="sk-error"><strong>{escape(failed)}</strong>'
+            f"<pre>{escape(section.error)}</pre></div></section>"
         )
     parts = [head]
     if section.summary:
         parts.append(f'<p class="sk-reading">{escape(section.summary)}</p>')
     if section.metrics:
-        parts.append(metrics_html(section.metrics, currency))
+        parts.append(metrics_html(section.metrics, opts))
     parts.extend(figure_html(f, f"{section.title}: chart") for f in section.figures)
-    parts.extend(table_html(t, currency, personal, show_ids) for t in section.tables.values())
+    parts.extend(table_html(t, opts) for t in section.tables.values())
     parts.extend(f'<p class="sk-note">{escape(n)}</p>' for n in section.notes)
     parts.append("</section>")
     return "".join(parts)
 
 
-def metric_reading(metric: Metric, currency: str, previous_period: str) -> str:
+def metric_reading(metric: Metric, opts: RenderOptions, previous_period: str) -> str:
     """One plain sentence from the numbers, e.g. "Churn rate rose 0.9 pp to 37.3 % (worse)."."""
-    now = format_value(metric.value, metric.unit, currency)
+    now = format_value(metric.value, metric.unit, opts.currency)
     if metric.value is None:
-        return f"{metric.label}: no data this period."
+        return opts.t("no_data", label=metric.label)
     if metric.previous is None or metric.change is None:
-        return f"{metric.label} is {now}; {previous_period} has no comparable figure."
+        return opts.t("no_previous", label=metric.label, now=now, previous=previous_period)
     change = metric.change
     if change == 0:
-        return f"{metric.label} is unchanged at {now}."
-    verb = "rose" if change > 0 else "fell"
+        return opts.t("unchanged", label=metric.label, now=now)
     if metric.unit == "share":
-        by = f"{abs(change) * 100:.1f} pp"
+        by = f"{abs(change) * 100:.1f} {opts.t('pp')}"
     else:
-        by = format_value(abs(change), metric.unit, currency)
+        by = format_value(abs(change), metric.unit, opts.currency)
         if metric.previous:
             by += f" ({abs(change) / abs(metric.previous):.1%})"
     verdict = ""
     if metric.higher_is_better is not None:
-        verdict = " (better)" if (change > 0) == metric.higher_is_better else " (worse)"
-    return f"{metric.label} {verb} {by} to {now}{verdict}."
+        verdict = opts.t("better" if (change > 0) == metric.higher_is_better else "worse")
+    key = "rose" if change > 0 else "fell"
+    return opts.t(key, label=metric.label, by=by, now=now, verdict=verdict)
 
 
 def key_metrics(report: PeriodReport, wanted: Sequence[str] = ()) -> list[Metric]:
@@ -207,15 +222,16 @@ def key_metrics(report: PeriodReport, wanted: Sequence[str] = ()) -> list[Metric
     return [by_key[k] for k in wanted if k in by_key]
 
 
-def summary_html(report: PeriodReport, currency: str, wanted: Sequence[str] = ()) -> str:
+def summary_html(report: PeriodReport, opts: RenderOptions, wanted: Sequence[str] = ()) -> str:
     """The executive summary: the key figures with their change and a reading in plain words,
     then each section's one-line reading."""
     previous = str(report.period.previous())
     rows = "".join(
         f'<tr><td>{escape(m.label)}</td><td class="num">'
-        f"{escape(format_value(m.value, m.unit, currency))}</td>"
-        f'<td class="num sk-{_tone(m)}">{escape(format_change(m, currency))}</td>'
-        f'<td class="sk-reading">{escape(metric_reading(m, currency, previous))}</td></tr>'
+        f"{escape(format_value(m.value, m.unit, opts.currency))}</td>"
+        f'<td class="num sk-{_tone(m)}">'
+        f"{escape(format_change(m, opts.currency, opts.t('pp')))}</td>"
+        f'<td class="sk-reading">{escape(metric_reading(m, opts, previous))}</td></tr>'
         for m in key_metrics(report, wanted)
     )
     readings = "".join(
@@ -224,43 +240,52 @@ def summary_html(report: PeriodReport, currency: str, wanted: Sequence[str] = ()
         if s.summary and not s.error
     )
     failed = "".join(
-        f"<li class='sk-bad'>Section <code>{escape(s.name)}</code> failed; see below.</li>"
+        f"<li class='sk-bad'>{escape(opts.t('section_failed', name=s.name))}</li>"
         for s in report.failed
     )
     return (
-        '<section class="sk-section sk-summary"><h2>Executive summary, '
-        f"{escape(str(report.period))}</h2>"
-        '<table class="sk-metrics"><thead><tr><th>Figure</th><th class="num">This period</th>'
-        f'<th class="num">Change vs {escape(previous)}</th><th>Reading</th></tr></thead>'
-        f"<tbody>{rows}</tbody></table><h3>At a glance</h3><ul>{failed}{readings}</ul></section>"
+        '<section class="sk-section sk-summary">'
+        f"<h2>{escape(opts.t('summary', period=report.period))}</h2>"
+        f'<table class="sk-metrics"><thead><tr><th>{escape(opts.t("figure"))}</th>'
+        f'<th class="num">{escape(opts.t("this_period"))}</th>'
+        f'<th class="num">{escape(opts.t("change_vs", previous=previous))}</th>'
+        f"<th>{escape(opts.t('reading'))}</th></tr></thead><tbody>{rows}</tbody></table>"
+        f"<h3>{escape(opts.t('at_a_glance'))}</h3><ul>{failed}{readings}</ul></section>"
     )
 
 
-def header_html(report: PeriodReport, show_ids: bool) -> str:
+def header_html(report: PeriodReport, opts: RenderOptions) -> str:
     p = report.period
-    ids = "shown in full" if show_ids else "masked"
+    line = opts.t(
+        "header",
+        grain=opts.t(p.grain),
+        start=p.start.isoformat(),
+        end=p.end.isoformat(),
+        last=report.data_through,
+        previous=p.previous(),
+        ids=opts.t("ids_shown" if opts.show_ids else "ids_masked"),
+    )
     return (
-        f"<header class='sk-header'><h1>Customer value report: {escape(str(p))}</h1>"
-        f"<p>{escape(p.grain.capitalize())} {escape(p.start.isoformat())} to "
-        f"{escape(p.end.isoformat())} (exclusive); data through {escape(report.data_through)}; "
-        f"compared with {escape(str(p.previous()))}. Customer identifiers are {ids}.</p></header>"
+        f"<header class='sk-header'><h1>{escape(opts.t('title', period=p))}</h1>"
+        f"<p>{escape(line)}</p></header>"
     )
 
 
-def appendix_html(report: PeriodReport, provenance: dict[str, str]) -> str:
+def appendix_html(report: PeriodReport, provenance: dict[str, str], opts: RenderOptions) -> str:
     rows = "".join(
-        f"<tr><td>{escape(s.title)}</td><td>{escape(term)}</td><td>{escape(text)}</td></tr>"
+        f"<tr><td>{escape(s.title)}</td><td>{escape(term)}</td><td>{escape(definition)}</td></tr>"
         for s in report.sections
-        for term, text in s.definitions.items()
+        for term, definition in s.definitions.items()
     )
     prov = "".join(
         f"<tr><td>{escape(k)}</td><td><code>{escape(v)}</code></td></tr>"
         for k, v in provenance.items()
     )
     return (
-        '<section class="sk-section sk-appendix"><h2>Appendix: definitions</h2>'
-        '<table class="sk-table"><thead><tr><th>Section</th><th>Figure</th><th>Definition</th>'
-        f"</tr></thead><tbody>{rows}</tbody></table><h2>Provenance</h2>"
+        f'<section class="sk-section sk-appendix"><h2>{escape(opts.t("appendix"))}</h2>'
+        f'<table class="sk-table"><thead><tr><th>{escape(opts.t("section"))}</th>'
+        f"<th>{escape(opts.t('figure'))}</th><th>{escape(opts.t('definition'))}</th>"
+        f"</tr></thead><tbody>{rows}</tbody></table><h2>{escape(opts.t('provenance'))}</h2>"
         f'<table class="sk-table"><tbody>{prov}</tbody></table></section>'
     )
 

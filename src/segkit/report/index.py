@@ -9,7 +9,7 @@ from typing import Any
 
 from matplotlib.figure import Figure
 
-from segkit.report.html import STYLE, figure_html, format_value
+from segkit.report.html import STYLE, RenderOptions, figure_html, format_value
 
 
 def _read(path: Path) -> dict[str, Any] | None:
@@ -32,8 +32,10 @@ def collect(out_dir: Path) -> list[dict[str, Any]]:
     return [periods[k] | {"period": k} for k in sorted(periods)]
 
 
-def write_index(out_dir: Path, currency: str = "") -> Path:
+def write_index(out_dir: Path, opts: RenderOptions | None = None) -> Path:
     """Write the index atomically and return its path."""
+    opts = opts or RenderOptions()
+    currency = opts.currency
     entries = collect(out_dir)
     labels: dict[str, str] = {}
     for e in entries:
@@ -53,23 +55,31 @@ def write_index(out_dir: Path, currency: str = "") -> Path:
             for k in labels
         )
         if latest.get("status") == "failed":
+            last_good = f"; {opts.t('last_good')}" if pub else ""
             state = (
-                f'<td class="sk-bad">failed {escape(latest.get("started", ""))}: '
-                f"{escape(latest.get('error', ''))}"
-                f"{'; the report shown is the last good one' if pub else ''}</td>"
+                f'<td class="sk-bad">{escape(opts.t("failed"))} '
+                f"{escape(latest.get('started', ''))}: {escape(latest.get('error', ''))}"
+                f"{escape(last_good)}</td>"
             )
         elif latest.get("error"):
-            state = f'<td class="sk-bad">ok with errors: {escape(latest["error"])}</td>'
+            state = (
+                f'<td class="sk-bad">{escape(opts.t("ok_with_errors"))}: '
+                f"{escape(latest['error'])}</td>"
+            )
         else:
-            state = f'<td class="sk-good">ok {escape(latest.get("started", ""))}</td>'
+            state = (
+                f'<td class="sk-good">{escape(opts.t("ok"))} '
+                f"{escape(latest.get('started', ''))}</td>"
+            )
         rows.append(f"<tr><td>{link}</td>{cells}{state}</tr>")
-    trend = _trend(entries, labels)
+    trend = _trend(entries, labels, opts.t("trend"))
+    title = escape(opts.t("reports"))
     html = (
-        "<!DOCTYPE html><html lang='en'><head><meta charset='utf-8'/>"
-        "<title>segkit reports</title>"
-        f"{STYLE}</head><body><main class='sk-section'><h1>Customer value reports</h1>"
-        f"{trend}<table class='sk-metrics'><thead><tr><th>Period</th>{head}<th>Status</th></tr>"
-        f"</thead><tbody>{''.join(rows)}</tbody></table></main></body></html>"
+        f"<!DOCTYPE html><html lang='{escape(opts.language)}'><head><meta charset='utf-8'/>"
+        f"<title>{title}</title>{STYLE}</head><body><main class='sk-section'><h1>{title}</h1>"
+        f"{trend}<table class='sk-metrics'><thead><tr><th>{escape(opts.t('period'))}</th>"
+        f"{head}<th>{escape(opts.t('status'))}</th></tr></thead><tbody>{''.join(rows)}</tbody>"
+        "</table></main></body></html>"
     )
     path = out_dir / "index.html"
     tmp = out_dir / ".index.html.tmp"
@@ -82,7 +92,7 @@ def _fmt(metric: dict[str, Any], currency: str) -> str:
     return format_value(metric["value"], metric["unit"], currency)
 
 
-def _trend(entries: list[dict[str, Any]], labels: dict[str, str]) -> str:
+def _trend(entries: list[dict[str, Any]], labels: dict[str, str], alt: str) -> str:
     """Small multiples of every headline figure over the published periods."""
     series: dict[str, tuple[list[str], list[float]]] = {k: ([], []) for k in labels}
     for e in entries:
@@ -102,4 +112,4 @@ def _trend(entries: list[dict[str, Any]], labels: dict[str, str]) -> str:
         ax.grid(alpha=0.3)
         ax.tick_params(axis="x", labelrotation=45, labelsize=8)
     fig.tight_layout()
-    return figure_html(fig, "Key figures over time")
+    return figure_html(fig, alt)

@@ -32,8 +32,12 @@ def render(
     validated tables shared by the runs of many periods (see :mod:`segkit.data.cache`)."""
     report = run(data_dir, period, config, cache_dir)
     meta = report.meta
-    show = bool(show_ids or meta["show_ids"])
-    currency, personal = meta["currency"], meta["personal_columns"]
+    opts = html.RenderOptions(
+        currency=meta["currency"],
+        personal=tuple(meta["personal_columns"]),
+        show_ids=bool(show_ids or meta["show_ids"]),
+        language=meta["language"],
+    )
     provenance = {
         "data fingerprint (SHA-256)": meta["fingerprint"],
         "config": str(config or Path(data_dir) / "segkit.yaml"),
@@ -42,13 +46,13 @@ def render(
         "python": platform.python_version(),
         "generated (UTC)": datetime.now(UTC).strftime("%Y-%m-%d %H:%M:%S"),
     }
-    summary = html.summary_html(report, currency, meta["summary"])
-    display(HTML(html.STYLE + html.header_html(report, show) + summary))
+    summary = html.summary_html(report, opts, meta["summary"])
+    display(HTML(html.STYLE + html.header_html(report, opts) + summary))
     for section in report.sections:
-        display(HTML(html.section_html(section, currency, personal, show)))
-    display(HTML(html.appendix_html(report, provenance)))
+        display(HTML(html.section_html(section, opts)))
+    display(HTML(html.appendix_html(report, provenance, opts)))
     if metrics_path:
-        write_metrics(report, Path(metrics_path), show)
+        write_metrics(report, Path(metrics_path), opts.show_ids)
     return report
 
 
