@@ -179,6 +179,7 @@ def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) ->
     digest = fingerprint(inputs, config)
     con = duckdb.connect()
     con.execute(f"SET TimeZone = '{config.timezone}'")
+    con.execute("SET enable_progress_bar = false")  # reports and logs are not terminals
     key = cache.cache_key(digest)
     cached = cache.attach(con, cache_dir, key) if cache_dir else None
     if cached is not None:
