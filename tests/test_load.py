@@ -166,7 +166,7 @@ def test_side_table_customer_unknown(tmp_path: Path) -> None:
     write(tmp_path, "transactions.csv", HEADER + "A,2024-01-05,1\n")
     write(tmp_path, "surveys.csv", "customer_id,date,nps,csat\na,2024-01-06,9,\n")
     err = error_of(tmp_path)
-    assert err.path.name == "surveys.csv" and err.examples == ["a"]
+    assert err.path.name == "surveys.csv" and err.examples == ["a (known as A)"]
     assert "case" in err.hint
 
 
