@@ -117,3 +117,28 @@ def test_score_out_of_range_is_rejected_with_its_line(tmp_path: Path) -> None:
     assert err.value.column == "nps"
     assert err.value.rows == [3]
     assert "above the maximum 10" in str(err.value)
+
+
+def test_nps_chart_of_a_one_answer_group() -> None:
+    """One promoter: NPS 100, but the adjusted-Wald interval is centred lower and excludes it."""
+    import pandas as pd
+
+    from segkit.analyses.satisfaction import SMALL, _nps_figure
+    from segkit.periods import parse_period
+    from segkit.stats.intervals import nps_interval
+
+    ci = nps_interval(1, 0, 1)
+    # Adjusted counts: p = 1.75/4, d = 0.75/4, centre 0.25 < 1.0 = the plain NPS.
+    assert ci.estimate == 1.0 and ci.high is not None and ci.high < 1.0
+    rows = pd.DataFrame(
+        {
+            "group": ["tiny"],
+            "nps": [100.0],
+            "nps_low": [ci.low * 100],
+            "nps_high": [ci.high * 100],
+            "nps_n": [1],
+            "note": [SMALL],
+        }
+    )
+    fig = _nps_figure(rows, "region", parse_period("2024-Q1"))
+    assert len(fig.axes) == 1

@@ -239,8 +239,11 @@ def _nps_figure(rows: pd.DataFrame, by: str, period: Period) -> Figure:
     ax = fig.subplots()
     y = np.arange(len(rows))
     small = (rows["note"] == SMALL).to_numpy()
-    err = np.vstack([rows["nps"] - rows["nps_low"], rows["nps_high"] - rows["nps"]])
-    ax.errorbar(rows["nps"], y, xerr=err, fmt="none", ecolor="#7f8c8d", capsize=3)
+    # Drawn from its bounds: the adjusted-Wald interval is centred on the adjusted estimate,
+    # so in a tiny group the plain NPS can lie outside it (an error bar would need negatives).
+    ax.hlines(y, rows["nps_low"], rows["nps_high"], color="#7f8c8d")
+    ax.scatter(rows["nps_low"], y, marker="|", color="#7f8c8d")
+    ax.scatter(rows["nps_high"], y, marker="|", color="#7f8c8d")
     ax.scatter(rows["nps"][~small], y[~small], color="#1f5f8b", zorder=3, label="NPS")
     ax.scatter(
         rows["nps"][small], y[small], color="white", edgecolor="#c0392b", zorder=3, label=SMALL
