@@ -12,6 +12,7 @@ ZONE``) are converted to it, and every date column is stored as a naive local ``
 
 from __future__ import annotations
 
+import contextlib
 import csv
 import hashlib
 import os
@@ -179,7 +180,10 @@ def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) ->
     digest = fingerprint(inputs, config)
     con = duckdb.connect()
     con.execute(f"SET TimeZone = '{config.timezone}'")
-    con.execute("SET enable_progress_bar = false")  # reports and logs are not terminals
+    with contextlib.suppress(duckdb.Error):
+        # Reports and logs are not terminals. (In a notebook kernel DuckDB refuses the setting
+        # without ipywidgets, and shows no bar there anyway.)
+        con.execute("SET enable_progress_bar = false")
     key = cache.cache_key(digest)
     cached = cache.attach(con, cache_dir, key) if cache_dir else None
     if cached is not None:
