@@ -67,7 +67,8 @@ def test_report_fetches_nothing(rendered: Path) -> None:
 def test_identifiers_are_masked(rendered: Path, small_demo: Path) -> None:
     html = (rendered / "2025-Q4" / "report.html").read_text()
     ids = pd.read_csv(small_demo / "customers.csv")["customer_id"]
-    leaked = [i for i in ids if re.search(rf"\b{re.escape(i)}\b", html)]
+    words = set(re.findall(r"[\w-]+", html))
+    leaked = sorted(set(ids) & words)
     assert leaked == []
     assert "#" in html  # masked ids look like #1a2b3c4d
 
