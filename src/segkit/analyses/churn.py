@@ -31,7 +31,7 @@ from typing import Any
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter, WeibullAFTFitter
+from lifelines import KaplanMeierFitter
 from matplotlib.figure import Figure
 
 from segkit import survival
@@ -40,7 +40,7 @@ from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
 from segkit.errors import ConfigError
-from segkit.models.survival import CoxPH
+from segkit.models.survival import CoxPH, WeibullAFT
 from segkit.periods import Period
 
 #: Dimensions the Kaplan-Meier curves can be split by.
@@ -62,7 +62,7 @@ class ContractModel:
     lifetimes: pd.DataFrame
     design: survival.Design | None
     cox: CoxPH | None
-    weibull: WeibullAFTFitter | None
+    weibull: WeibullAFT | None
     horizon_months: float
     problem: str | None
 
@@ -349,7 +349,7 @@ def _logrank_table(lt: pd.DataFrame, groups: list[str]) -> Table:
     )
 
 
-def _hazard_table(cox: CoxPH, weibull: WeibullAFTFitter, alpha: float) -> Table:
+def _hazard_table(cox: CoxPH, weibull: WeibullAFT, alpha: float) -> Table:
     summ = cox.summary
     ph = cox.proportional_hazard_test()
     frame = pd.DataFrame(

@@ -1,9 +1,9 @@
-"""Cox proportional hazards with late entry for categorical covariates, fast on a million rows.
+"""Cox PH and Weibull AFT with late entry for categorical covariates, fast on a million rows.
 
 lifelines' ``CoxPHFitter`` handles late entry (``entry_col``) on a slow path (about 30 s for
 14,000 subscriptions) and cannot compute residuals there, so neither a fit on a million
-subscriptions nor the proportional-hazards check would be possible with it. This fitter uses
-that the covariates are one-hot categories: with K distinct covariate rows ("patterns") every
+subscriptions nor the proportional-hazards check would be possible with it. :class:`CoxPH`
+uses that the covariates are one-hot categories: with K distinct covariate rows ("patterns") every
 risk-set sum is ``N @ f(pattern)``, where ``N[j, k]`` is the number of rows of pattern k at risk
 at event time j. ``N`` is built once; each Newton step then costs O(J K p^2), independent of
 the number of rows.
@@ -11,6 +11,9 @@ the number of rows.
 Model: hazard ``h(t | x) = h0(t) exp(beta . x)``; partial likelihood with **Efron's** handling
 of tied event times (as lifelines and R's ``coxph``), risk sets ``entry < t <= duration``,
 whole-number weights counting identical rows (the likelihood of the expanded rows).
+
+:class:`WeibullAFT` uses the same grouping by pattern for a fully parametric model (see its
+docstring); lifelines' ``WeibullAFTFitter`` fits it row by row in about 20 s on a million.
 """
 
 from __future__ import annotations
@@ -21,6 +24,8 @@ import numpy as np
 import numpy.typing as npt
 import pandas as pd
 from scipy.stats import chi2, norm
+
+from segkit.models._base import compress
 
 Array = npt.NDArray[np.float64]
 
@@ -57,8 +62,7 @@ class CoxPH:
         if not np.any(e & (w > 0)):
             raise ValueError("no events (ended subscriptions): a Cox model cannot be fitted")
         names = [str(c) for c in covariates.columns]
-        patterns, k = np.unique(covariates.to_numpy(float), axis=0, return_inverse=True)
-        k = k.reshape(-1)
+        patterns, k = _patterns(covariates)
         times = np.unique(t[e & (w > 0)])
         n_times, n_pat = len(times), len(patterns)
         # At risk at times[j] when entry < times[j] <= duration: +w from the first event time
@@ -150,6 +154,15 @@ class CoxPH:
         )
 
 
+def _patterns(covariates: pd.DataFrame) -> tuple[Array, npt.NDArray[np.intp]]:
+    """Distinct covariate rows (K, p) and each row's index into them."""
+    columns = [covariates[c].to_numpy(float) for c in covariates.columns]
+    if not columns:  # no covariate: one pattern
+        return np.zeros((1, 0)), np.zeros(len(covariates), dtype=np.intp)
+    unique, inverse = compress(columns)
+    return np.column_stack([unique.column(j) for j in range(len(columns))]), inverse
+
+
 class _Risk:
     """Risk-set counts per (event time, covariate pattern) and the Efron partial likelihood."""
 
@@ -202,3 +215,125 @@ class _Risk:
         rx = r[:, None] * self.patterns
         s1, s1d = self.at_risk @ rx, self.deaths @ rx
         return (a[:, None] * s1 - b[:, None] * s1d) / self.deaths.sum(1)[:, None]
+
+
+class WeibullAFT:
+    """Weibull AFT model with late entry for categorical covariates, lifelines' parametrisation.
+
+    ``S(t | x) = exp(-(t / lambda(x)) ** rho)``, ``log lambda(x) = b0 + b . x``, ``rho = exp(c)``;
+    ``params_`` is indexed like lifelines' ``WeibullAFTFitter.params_`` (``("lambda_", column)``,
+    ``("lambda_", "Intercept")``, ``("rho_", "Intercept")``). With K covariate patterns the
+    log-likelihood of all rows is
+
+        sum_k D_k (log rho - rho log lambda_k) + (rho - 1) L_k - lambda_k^-rho A_k(rho)
+
+    with ``D_k`` the events, ``L_k`` the summed log event times and ``A_k(rho) = sum_u C_ku
+    u^rho`` over the distinct durations and entries u (C counts +w at a duration, -w at an
+    entry): each Newton step (analytic gradient and Hessian) costs O(K x distinct times),
+    whatever the number of rows.
+    """
+
+    def __init__(self) -> None:
+        self.params_: pd.Series = pd.Series(dtype=float)
+        self.variance_matrix_: pd.DataFrame = pd.DataFrame()
+        self.log_likelihood_: float = np.nan
+        self.converged_: bool = False
+
+    def fit(
+        self,
+        duration: npt.ArrayLike,
+        event: npt.ArrayLike,
+        covariates: pd.DataFrame,
+        entry: npt.ArrayLike | None = None,
+        weights: npt.ArrayLike | None = None,
+    ) -> Self:
+        """Maximum-likelihood fit on rows with ``duration`` > ``entry`` >= 0 (``duration`` > 0)."""
+        t = np.asarray(duration, float)
+        e = np.asarray(event, bool)
+        s = np.zeros_like(t) if entry is None else np.asarray(entry, float)
+        w = np.ones_like(t) if weights is None else np.asarray(weights, float)
+        if np.any(t <= 0) or np.any(s < 0) or np.any(s >= t):
+            raise ValueError("every row needs 0 <= entry < duration and duration > 0")
+        if np.any(w < 0) or not np.any(e & (w > 0)):
+            raise ValueError("weights must be >= 0 and some rows must have an observed end")
+        names = [str(c) for c in covariates.columns]
+        patterns, k = _patterns(covariates)
+        n_pat = len(patterns)
+        where, times = pd.factorize(np.concatenate([t, s[s > 0]]))
+        counts = np.zeros((n_pat, len(times)))
+        np.add.at(counts, (k, where[: len(t)]), w)
+        np.add.at(counts, (k[s > 0], where[len(t) :]), -w[s > 0])
+        events = np.bincount(k, w * e, n_pat)
+        log_events = np.bincount(k, w * e * np.log(t), n_pat)
+        design = np.column_stack([patterns, np.ones(n_pat)])
+        log_times = np.log(times)
+        sum_log_events = float(log_events.sum())
+
+        def derivatives(theta: Array) -> tuple[float, Array, Array]:
+            """Log-likelihood, gradient and Hessian in (coefficients, c = log rho)."""
+            rho = np.exp(theta[-1])
+            eta = design @ theta[:-1]  # log lambda_k
+            powered = np.exp(rho * log_times)
+            # einsum, not @: BLAS matrix-vector products were erratic on shared cores.
+            a0, a1, a2 = (np.einsum("ku,u->k", counts, log_times**j * powered) for j in (0, 1, 2))
+            g = np.exp(-rho * eta)
+            ll = events @ (theta[-1] - rho * eta) + (rho - 1) * sum_log_events - g @ a0
+            r = g * a0 - events
+            d_rho = events @ (1 / rho - eta) + sum_log_events + (eta * g) @ a0 - g @ a1
+            d_eta_rho = r + rho * g * (a1 - eta * a0)
+            d_rho2 = -events.sum() / rho**2 - (eta**2 * g) @ a0 + 2 * (eta * g) @ a1 - g @ a2
+            grad = np.concatenate([design.T @ (rho * r), [rho * d_rho]])
+            hess = np.empty((len(theta), len(theta)))
+            hess[:-1, :-1] = (design.T * (-(rho**2) * g * a0)) @ design
+            hess[:-1, -1] = hess[-1, :-1] = design.T @ (rho * d_eta_rho)
+            hess[-1, -1] = rho * d_rho + rho**2 * d_rho2
+            return float(ll), grad, hess
+
+        theta = np.zeros(design.shape[1] + 1)
+        theta[-2] = np.log(np.average(t, weights=w))
+        ll, grad, hess = derivatives(theta)
+        self.converged_ = False
+        for _ in range(100):
+            try:
+                step = np.linalg.solve(-hess, grad)
+            except np.linalg.LinAlgError:
+                break
+            if not np.all(np.isfinite(step)) or grad @ step <= 0:
+                step = grad / max(1.0, float(np.abs(grad).max()))  # not an ascent: go uphill
+            for _ in range(40):
+                new = derivatives(theta + step)
+                if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
+                    break
+                step /= 2
+            theta = theta + step
+            ll, grad, hess = new
+            if np.max(np.abs(step)) < 1e-10:
+                self.converged_ = True
+                break
+        if not self.converged_ or not np.all(np.isfinite(theta)):
+            raise ValueError(
+                "the Weibull model did not converge; a covariate level may have no ended "
+                "subscriptions: drop or merge that level and fit again"
+            )
+        index = pd.MultiIndex.from_tuples(
+            [("lambda_", n) for n in [*names, "Intercept"]] + [("rho_", "Intercept")],
+            names=["param", "covariate"],
+        )
+        self.params_ = pd.Series(theta, index=index, name="coef")
+        cov = np.linalg.inv(-hess)
+        self.variance_matrix_ = pd.DataFrame(cov, index=index, columns=index)
+        self.log_likelihood_ = ll
+        return self
+
+    @property
+    def standard_errors_(self) -> pd.Series:
+        return pd.Series(np.sqrt(np.diag(self.variance_matrix_)), index=self.params_.index)
+
+    @property
+    def summary(self) -> pd.DataFrame:
+        """coef, se(coef) and the 95 % Wald interval, per parameter."""
+        b, se = self.params_, self.standard_errors_
+        q = norm.ppf(0.975)
+        return pd.DataFrame(
+            {"coef": b, "se(coef)": se, "coef lower 95%": b - q * se, "coef upper 95%": b + q * se}
+        )
