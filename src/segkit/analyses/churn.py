@@ -65,6 +65,8 @@ class ContractModel:
     weibull: WeibullAFT | None
     horizon_months: float
     problem: str | None
+    #: One-hot covariates of the active subscriptions (the rows of ``lifetimes`` not observed).
+    active_covariates: pd.DataFrame | None = None
 
 
 def window_start(ctx: PeriodContext, setting: Any) -> date | None:
@@ -144,6 +146,7 @@ def _fit_contracts(ctx: PeriodContext, period: Period) -> ContractModel:
             cox = weibull = None
     lt["age"] = np.where(lt["observed"], np.nan, lt["duration"])
     lt["p_churn_next"] = np.nan
+    x = None
     if weibull is not None and design is not None:
         active = ~lt["observed"].to_numpy()
         x = survival.one_hot(lt.loc[active], design)
@@ -151,7 +154,7 @@ def _fit_contracts(ctx: PeriodContext, period: Period) -> ContractModel:
         lt.loc[active, "p_churn_next"] = survival.churn_probability(
             weibull.params_, x, age, horizon
         )
-    return ContractModel(period.end, start, lt, design, cox, weibull, horizon, problem)
+    return ContractModel(period.end, start, lt, design, cox, weibull, horizon, problem, x)
 
 
 def churn_rate(subs: pd.DataFrame, period: Period) -> tuple[int, int]:

@@ -185,11 +185,10 @@ def contract_clv(
     model: ContractModel, months: int, annual_rate: float, margin: float, params: pd.Series
 ) -> pd.Series:
     """Discounted contract value per client (summed over active subscriptions)."""
-    assert model.design is not None
     active = model.lifetimes[~model.lifetimes["observed"]]
-    if active.empty:
+    x = model.active_covariates
+    if active.empty or x is None:
         return pd.Series(dtype=float)
-    x = survival.one_hot(active, model.design)
     age = np.maximum(active["duration"].to_numpy(float), 0.5 / 30.4375)
     grid = age[:, None] + np.arange(0, months + 1)[None, :]
     s = survival.weibull_survival(params, x, grid)
