@@ -2,7 +2,13 @@
 
 Each period is rendered into a temporary folder inside the output folder and published by
 rename, so a crash or a kill never leaves a half-written report and a failed run keeps the
-previous one. A lock file per period stops two runs of the same period from colliding.
+previous one. A lock file per period stops two runs of the same period from colliding: the
+second one does not wait, it reports the period as busy at once (exit 1) and leaves the first
+run's status alone; the next run's :func:`recover` clears what a killed run left.
+
+``SEGKIT_FAULT=<step>`` (tests only) kills the process with SIGKILL when a render reaches
+``export`` (notebook executed, HTML not yet written), ``publish`` (report complete in its
+temporary folder) or ``swap`` (old report moved aside, new one not yet in place).
 
 Layout of the output folder::
 
@@ -20,6 +26,7 @@ import hashlib
 import json
 import os
 import shutil
+import signal
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -36,6 +43,17 @@ from segkit.errors import SegkitError
 
 NOTEBOOK = Path(__file__).with_name("period_report.ipynb")
 TEMPLATES = Path(__file__).with_name("templates")
+FAULT_ENV = "SEGKIT_FAULT"
+
+
+class PeriodBusyError(SegkitError):
+    """Another run holds the period's lock."""
+
+
+def _fault(step: str) -> None:
+    """Die here, as a crash or ``kill -9`` would, when ``SEGKIT_FAULT`` names ``step``."""
+    if os.environ.get(FAULT_ENV) == step:
+        os.kill(os.getpid(), signal.SIGKILL)
 
 
 @dataclass
@@ -138,7 +156,11 @@ def render_one(job: Job) -> RunRecord:
             record.status = "ok"
             record.seconds = time.perf_counter() - started
             _write_json(tmp / "run.json", asdict(record))
+            _fault("publish")
             publish(tmp, out_dir / job.period)
+    except PeriodBusyError as exc:  # the other run owns the period and its status record
+        record.status, record.error = "busy", str(exc)
+        return record
     except Exception as exc:  # the record carries the failure; the old report stays
         record.error = _describe(exc)
         record.seconds = time.perf_counter() - started
@@ -173,6 +195,7 @@ def _execute(job: Job, tmp: Path, record: RunRecord) -> None:
         kernel_manager_class=_ipc_kernel_manager(),
     )
     t_exec = time.perf_counter() - t0
+    _fault("export")
     nb = nbformat.read(tmp / "report.ipynb", as_version=4)
     cells = sum(c.get("metadata", {}).get("papermill", {}).get("duration") or 0.0 for c in nb.cells)
     nb.metadata["title"] = f"Customer value report {job.period}"
@@ -240,7 +263,7 @@ def period_lock(out_dir: Path, period: str) -> Iterator[None]:
         try:
             fcntl.flock(fh, fcntl.LOCK_EX | fcntl.LOCK_NB)
         except BlockingIOError:
-            raise SegkitError(
+            raise PeriodBusyError(
                 f"another segkit run is rendering {period} right now; wait for it to finish"
             ) from None
         try:
@@ -257,27 +280,49 @@ def publish(tmp: Path, final: Path) -> None:
     if final.exists():
         shutil.rmtree(old, ignore_errors=True)
         final.rename(old)
+        _fault("swap")
     tmp.rename(final)
     shutil.rmtree(old, ignore_errors=True)
 
 
 def recover(out_dir: Path) -> None:
-    """Undo what an interrupted run left: restore half-published reports, drop temp folders."""
+    """Undo what an interrupted run left: restore half-published reports, drop temp files.
+
+    A period whose lock is held is left alone: its run is alive and using them.
+    """
     if not out_dir.is_dir():
         return
     for old in out_dir.glob(".old-*"):
         final = out_dir / old.name.removeprefix(".old-")
-        if final.exists():
-            shutil.rmtree(old, ignore_errors=True)
-        else:
-            old.rename(final)
+        try:
+            with period_lock(out_dir, final.name):
+                if final.exists():
+                    shutil.rmtree(old, ignore_errors=True)
+                else:
+                    old.rename(final)
+        except PeriodBusyError:
+            continue
     for tmp in out_dir.glob(".tmp-*"):
         period = tmp.name.removeprefix(".tmp-").rsplit("-", 1)[0]
         try:
-            with period_lock(out_dir, period):  # held: another run is using it right now
+            with period_lock(out_dir, period):
                 shutil.rmtree(tmp, ignore_errors=True)
-        except SegkitError:
+        except PeriodBusyError:
             continue
+    for part in (out_dir / ".status").glob(".*.tmp"):  # from _write_json: .<name>.<pid>.tmp
+        pid = part.name.rsplit(".", 2)[-2]
+        if pid.isdigit() and not _alive(int(pid)):
+            part.unlink(missing_ok=True)
+
+
+def _alive(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return False
+    except PermissionError:  # alive, another user's
+        pass
+    return True
 
 
 def _write_json(path: Path, data: dict[str, Any]) -> None:
