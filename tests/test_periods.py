@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import itertools
 from datetime import date
 
 import pytest
@@ -88,3 +89,37 @@ def test_every_date_is_in_exactly_its_period(d: date, grain: str) -> None:
 def test_parser_never_crashes_on_garbage(text: str) -> None:
     with contextlib.suppress(PeriodError):
         parse_period(text)
+
+
+PERIODS = st.builds(
+    period_of,
+    st.dates(min_value=date(1900, 1, 1), max_value=date(2999, 12, 31)),
+    st.sampled_from(["month", "quarter", "year"]),
+)
+
+
+@given(PERIODS, st.integers(min_value=0, max_value=40))
+def test_a_range_lists_every_period_from_first_to_last(first: Period, n: int) -> None:
+    last = first
+    for _ in range(n):
+        last = last.next()
+    got = parse_periods(f"{first.label}..{last.label}")
+    assert len(got) == n + 1
+    assert got[0] == first and got[-1] == last
+    assert all(a.end == b.start for a, b in itertools.pairwise(got))
+    if n:
+        with pytest.raises(PeriodError, match="ends before"):
+            parse_periods(f"{last.label}..{first.label}")
+
+
+@given(PERIODS, PERIODS)
+def test_a_range_of_two_kinds_is_refused(a: Period, b: Period) -> None:
+    if a.grain != b.grain:
+        with pytest.raises(PeriodError, match="both ends"):
+            parse_periods(f"{a.label}..{b.label}")
+
+
+@given(st.text(max_size=8), st.text(max_size=8))
+def test_range_parser_never_crashes_on_garbage(a: str, b: str) -> None:
+    with contextlib.suppress(PeriodError):
+        parse_periods(f"{a}..{b}")
