@@ -290,3 +290,20 @@ def tables(html: str) -> list[str]:
     found = re.findall(r"<table.*?</table>", html, re.DOTALL)
     assert len(found) > 10
     return [t for t in found if "generated (UTC)" not in t]
+
+
+def test_recover_drops_half_written_files_of_dead_processes(tmp_path: Path) -> None:
+    dead = subprocess.run(
+        [sys.executable, "-c", "import os; print(os.getpid())"],
+        text=True,
+        capture_output=True,
+        check=True,
+    )
+    pid = int(dead.stdout)  # that process has exited
+    (tmp_path / ".status").mkdir()
+    stale = [tmp_path / ".status" / f".2025-Q4.json.{pid}.tmp", tmp_path / f".index.html.{pid}.tmp"]
+    live = tmp_path / f".index.html.{os.getpid()}.tmp"  # a run writing the index right now
+    for path in (*stale, live):
+        path.write_text("half")
+    runner.recover(tmp_path)
+    assert [p for p in (*stale, live) if p.exists()] == [live]

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 from html import escape
 from pathlib import Path
 from typing import Any
@@ -82,7 +83,8 @@ def write_index(out_dir: Path, opts: RenderOptions | None = None) -> Path:
         "</table></main></body></html>"
     )
     path = out_dir / "index.html"
-    tmp = out_dir / ".index.html.tmp"
+    # Per process: runs of different periods may write the index at the same moment.
+    tmp = out_dir / f".index.html.{os.getpid()}.tmp"
     tmp.write_text(html, encoding="utf-8")
     tmp.replace(path)
     return path

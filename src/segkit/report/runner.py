@@ -309,7 +309,8 @@ def recover(out_dir: Path) -> None:
                 shutil.rmtree(tmp, ignore_errors=True)
         except PeriodBusyError:
             continue
-    for part in (out_dir / ".status").glob(".*.tmp"):  # from _write_json: .<name>.<pid>.tmp
+    # Half-written files of dead processes: .<name>.<pid>.tmp (status records, the index).
+    for part in [*(out_dir / ".status").glob(".*.tmp"), *out_dir.glob(".index.html.*.tmp")]:
         pid = part.name.rsplit(".", 2)[-2]
         if pid.isdigit() and not _alive(int(pid)):
             part.unlink(missing_ok=True)
