@@ -10,8 +10,8 @@ Definitions (``as_of`` is an exclusive cut-off date, as in the period reports):
 * A subscription is **seen** when ``start_date < as_of``. Its **duration** is
   ``end_date - start_date`` when it ended before ``as_of`` (an observed churn), else
   ``as_of - start_date`` (right-censored: still active, or its end is not known yet as of the
-  cut-off). Durations are measured in whole days and expressed in ``unit`` (day, week,
-  month = 30.4375 days, year = 365.25 days).
+  cut-off). Durations are measured in whole days (half a day for one that ended on its
+  start day) and expressed in ``unit`` (day, week, month = 30.4375 days, year = 365.25 days).
 * **Late entry** (left truncation): when the data covers only ``[window_start, ...)``, a
   subscription that started before ``window_start`` is in the data only because it was still
   running at ``window_start`` (those that ended earlier were never recorded). It enters the
@@ -51,8 +51,7 @@ SurvivalUnit = Literal["day", "week", "month", "year"]
 UNIT_DAYS: dict[str, float] = {"day": 1.0, "week": 7.0, "month": 30.4375, "year": 365.25}
 #: Label of a group whose covariate value is missing.
 MISSING = "(unknown)"
-#: Durations of 0 (ended on the day it started) are set to half a day for the parametric fit,
-#: whose likelihood needs t > 0.
+#: Duration in days of a subscription that ended on the day it started.
 _MIN_DAYS = 0.5
 
 DateLike: TypeAlias = str | date | datetime | pd.Timestamp
@@ -89,7 +88,9 @@ def lifetimes(
     observed = end.notna() & (end < cut)
     stop = end.where(observed, cut)
     days = UNIT_DAYS[unit]
-    frame["duration"] = ((stop - start).dt.days / days).to_numpy()
+    # A subscription that ended on the day it started counts as half a day: the models need
+    # durations > 0 (and > entry).
+    frame["duration"] = ((stop - start).dt.days.clip(lower=_MIN_DAYS) / days).to_numpy()
     frame["observed"] = observed.to_numpy()
     if window_start is None:
         frame["entry"] = 0.0
@@ -299,13 +300,13 @@ def fit_cox(d: Design) -> CoxPH:
     )
 
 
-def fit_weibull(d: Design, unit: SurvivalUnit = "month") -> WeibullAFT:
+def fit_weibull(d: Design) -> WeibullAFT:
     """Weibull AFT model (late entry, weights = row counts), fitted by
     :class:`segkit.models.survival.WeibullAFT` (lifelines' parametrisation and ``params_``
-    index, 100 times faster on a million rows); zero durations become half a day."""
+    index, 100 times faster on a million rows)."""
     data = d.frame
     return WeibullAFT().fit(
-        np.maximum(data["duration"], _MIN_DAYS / UNIT_DAYS[unit]),
+        data["duration"],
         data["observed"].astype(bool),
         data[list(d.columns)],
         entry=data["entry"],

@@ -150,7 +150,7 @@ def _fit_contracts(ctx: PeriodContext, period: Period) -> ContractModel:
     if weibull is not None and design is not None:
         active = ~lt["observed"].to_numpy()
         x = survival.one_hot(lt.loc[active], design)
-        age = np.maximum(lt.loc[active, "duration"].to_numpy(float), 0.5 / 30.4375)
+        age = lt.loc[active, "duration"].to_numpy(float)
         lt.loc[active, "p_churn_next"] = survival.churn_probability(
             weibull.params_, x, age, horizon
         )

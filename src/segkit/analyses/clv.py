@@ -189,7 +189,7 @@ def contract_clv(
     x = model.active_covariates
     if active.empty or x is None:
         return pd.Series(dtype=float)
-    age = np.maximum(active["duration"].to_numpy(float), 0.5 / 30.4375)
+    age = active["duration"].to_numpy(float)
     grid = age[:, None] + np.arange(0, months + 1)[None, :]
     s = survival.weibull_survival(params, x, grid)
     value = contract_value(s[:, 1:] / s[:, :1], active["monthly_value"], annual_rate) * margin
