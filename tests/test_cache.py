@@ -18,6 +18,8 @@ def test_cached_load_equals_fresh_load(tmp_path: Path) -> None:
     (data / "transactions.csv").write_text(ROWS)
     (data / "customers.csv").write_text("customer_id,region\nA,north\n")
     fresh = load_dataset(data, Config(), cache)
+    assert not cache.exists()  # loading alone writes nothing
+    fresh.store_cache(cache)
     assert len(list(cache.glob("*.duckdb"))) == 1
     cached = load_dataset(data, Config(), cache)
     for table in ("transactions", "customers"):
@@ -32,11 +34,12 @@ def test_changed_data_is_loaded_again_and_old_entry_dropped(tmp_path: Path) -> N
     data, cache = tmp_path / "data", tmp_path / "cache"
     data.mkdir()
     (data / "transactions.csv").write_text(ROWS)
-    load_dataset(data, Config(), cache)
+    load_dataset(data, Config(), cache).store_cache(cache)
     first = set(cache.glob("*.duckdb"))
     (data / "transactions.csv").write_text(ROWS.replace("10.5", "11.5"))
     again = load_dataset(data, Config(), cache)
     assert again.con.execute("SELECT max(amount) FROM transactions").fetchone() == (11.5,)
+    again.store_cache(cache)
     second = set(cache.glob("*.duckdb"))
     assert len(second) == 1 and second != first
 
@@ -45,7 +48,7 @@ def test_a_damaged_cache_entry_falls_back_to_the_files(tmp_path: Path) -> None:
     data, cache = tmp_path / "data", tmp_path / "cache"
     data.mkdir()
     (data / "transactions.csv").write_text(ROWS)
-    load_dataset(data, Config(), cache)
+    load_dataset(data, Config(), cache).store_cache(cache)
     (entry,) = cache.glob("*.duckdb")
     entry.write_bytes(b"not a database")
     ds = load_dataset(data, Config(), cache)

@@ -50,12 +50,8 @@ def run_cli(*args: str) -> tuple[int, str, str]:
 
 
 def snapshot(folder: Path) -> dict[str, str]:
-    """Every path under ``folder`` with the SHA-256 of its bytes ('' for folders).
-
-    ``.cache`` is left out: valid data is cached as typed tables before the period and the
-    analysis settings are checked, which is no change to any report.
-    """
-    paths = [p for p in sorted(folder.rglob("*")) if p.relative_to(folder).parts[0] != ".cache"]
+    """Every path under ``folder`` with the SHA-256 of its bytes ('' for folders)."""
+    paths = sorted(folder.rglob("*"))
     return {
         str(p.relative_to(folder)): (
             hashlib.sha256(p.read_bytes()).hexdigest() if p.is_file() else ""

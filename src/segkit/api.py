@@ -16,8 +16,8 @@ from segkit.periods import Period, parse_period
 def open_data(
     data_dir: str | Path, config: str | Path | None = None, cache_dir: str | Path | None = None
 ) -> Dataset:
-    """Load and validate ``data_dir`` with its ``segkit.yaml`` (or ``config``); reuse and fill
-    the typed-table cache in ``cache_dir`` when given."""
+    """Load and validate ``data_dir`` with its ``segkit.yaml`` (or ``config``), reusing the
+    typed tables cached in ``cache_dir`` when given (see :mod:`segkit.data.cache`)."""
     folder = Path(data_dir)
     cfg = load_config(Path(config) if config else None, folder)
     return load_dataset(folder, cfg, Path(cache_dir) if cache_dir else None)

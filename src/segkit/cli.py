@@ -150,6 +150,8 @@ def report(
         periods = parse_periods(period or period_range or "")
     for p in periods:
         check_period(dataset, p)
+    # Only now that data, config and periods are known good does the run write anything.
+    dataset.store_cache(cache_dir)
     versions = {i.name: i.version for i in plugins.info()}
     key = runner.inputs_key(dataset.fingerprint, nb, versions, show_ids)
     out.mkdir(parents=True, exist_ok=True)

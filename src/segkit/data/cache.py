@@ -4,14 +4,17 @@ Rendering many periods of the same data would load and validate the same files i
 notebook kernel; instead the first load writes the typed tables to
 ``<cache_dir>/<key>.duckdb`` and later loads attach that file read-only (DuckDB reads only what
 a query touches). The key covers the data files' bytes, the config file and segkit's version,
-so any change to them makes a new entry; older entries are removed when a new one is written.
+so any change to them makes a new entry; older entries are removed when a new one is written,
+and so are temporary files an interrupted write left more than an hour ago.
 """
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import os
+import time
 import uuid
 from pathlib import Path
 
@@ -73,6 +76,11 @@ def store(
     for old in cache_dir.glob("*.duckdb"):
         if old != final:
             old.unlink(missing_ok=True)  # a run still reading it keeps its open file
+    stale = time.time() - 3600
+    for tmp_file in cache_dir.glob(".*.tmp"):  # left by a run killed while writing
+        with contextlib.suppress(OSError):
+            if tmp_file.stat().st_mtime < stale:
+                tmp_file.unlink()
 
 
 def _quote(path: Path) -> str:

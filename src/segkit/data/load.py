@@ -79,6 +79,10 @@ class Dataset:
             )
         return first, last
 
+    def store_cache(self, cache_dir: Path) -> None:
+        """Keep the validated tables in ``cache_dir`` for later loads of the same inputs."""
+        cache.store(self.con, cache_dir, cache.cache_key(self.fingerprint), self.provided)
+
     def as_of_sql(self, table: str, cutoff: date) -> str:
         """SQL for the rows of ``table`` known before ``cutoff`` (exclusive).
 
@@ -171,7 +175,8 @@ def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) ->
     """Read, validate and load every contract table found in ``folder``.
 
     With ``cache_dir``, typed tables already validated from the same inputs are reused (see
-    :mod:`segkit.data.cache`), and a fresh load is stored there for the next run.
+    :mod:`segkit.data.cache`); :meth:`Dataset.store_cache` fills it once a run has checked
+    everything else.
     """
     files = find_files(folder, config)
     # Event re-ratings change the scorecard section, so their log is an input too.
@@ -192,8 +197,6 @@ def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) ->
     for name, path in files.items():
         provided[name] = _load_table(con, TABLES[name], path, config)
     _check_references(con, files)
-    if cache_dir is not None:
-        cache.store(con, cache_dir, key, provided)
     return Dataset(folder, config, con, files, digest, provided)
 
 
