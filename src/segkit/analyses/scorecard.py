@@ -59,6 +59,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.analyses._binning import counts_below_and_equal
 from segkit.analyses.features import client_features
 from segkit.analyses.tiers import (
     DEFAULT_SCALES,
@@ -281,8 +282,7 @@ class ScoreRule:
         ref = self.reference_[feature]
         if self.settings.normalise == "percentile":
             if ref.size:
-                below = np.searchsorted(ref, x, "left")
-                equal = np.searchsorted(ref, x, "right") - below
+                below, equal = counts_below_and_equal(ref, x)
                 out = (below + 0.5 * equal) / ref.size
             else:
                 out = np.full(x.size, np.nan)
