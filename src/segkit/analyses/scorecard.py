@@ -60,13 +60,11 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses._binning import counts_below_and_equal
-from segkit.analyses.features import client_features
 from segkit.analyses.tiers import (
     DEFAULT_SCALES,
-    capacity_position,
     check_scales,
     check_window,
-    rated_clients,
+    rated_with_capacity,
 )
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Metric, Section, Table
@@ -238,8 +236,9 @@ class ScoreRule:
 
     def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
         """Rated clients' features as of ``period.end``, with ``capacity`` added."""
-        frame = rated_clients(client_features(ctx, period), period, self.settings.window_months)
-        frame = frame.assign(capacity=capacity_position(frame, self.settings.scales)[0])
+        s = self.settings
+        frame, capacity, _ = rated_with_capacity(ctx, period, s.window_months, s.scales)
+        frame = frame.assign(capacity=capacity)
         unknown = [
             f
             for f in self.sub_indicators

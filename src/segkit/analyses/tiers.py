@@ -34,7 +34,8 @@ has some history and buys more than half of the clients); **medium** when the sh
 
 from __future__ import annotations
 
-from collections.abc import Mapping, Sequence
+import math
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, Self
 
@@ -69,6 +70,23 @@ def rated_clients(features: pd.DataFrame, period: Period, months: int) -> pd.Dat
     return features[last >= since].reset_index(drop=True)
 
 
+def rated_with_capacity(
+    ctx: PeriodContext, period: Period, months: int, scales: Mapping[str, Sequence[str]]
+) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+    """:func:`rated_clients` of ``period`` and their :func:`capacity_position` on ``scales``.
+
+    Cached per report run: the tiers, the scorecard, migration and stratification all start
+    from these. The frame is shared, so callers must not modify it.
+    """
+    key = ("tiers.rated", period.start, period.end, months, tuple(map(tuple, scales.items())))
+
+    def compute() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
+        frame = rated_clients(client_features(ctx, period), period, months)
+        return (frame, *capacity_position(frame, scales))
+
+    return ctx.memo(key, compute)
+
+
 def capacity_position(
     frame: pd.DataFrame, scales: Mapping[str, Sequence[str]]
 ) -> tuple[pd.Series, pd.Series]:
@@ -82,10 +100,18 @@ def capacity_position(
         if column not in frame:
             continue
         lookup = {str(v).strip().lower(): i / (len(levels) - 1) for i, v in enumerate(levels)}
-        raw = frame[column].astype("string").str.strip()
-        pos = raw.str.lower().map(lookup).astype(float)
-        positions.append(pos)
-        texts.append((column + " " + raw.fillna("")).where(pos.notna(), ""))
+        # The text work is done once per distinct label (a handful), then spread over the rows.
+        codes, labels = pd.factorize(frame[column])
+        raw = pd.Series(labels, dtype=object).astype("string").str.strip()
+        label_pos = raw.str.lower().map(lookup).astype(float)
+        label_text = (column + " " + raw.fillna("")).where(label_pos.notna(), "")
+        known = codes >= 0
+        pos = np.full(len(frame), np.nan)
+        pos[known] = label_pos.to_numpy()[codes[known]]
+        text = np.full(len(frame), "", dtype=object)
+        text[known] = label_text.to_numpy(dtype=object)[codes[known]]
+        positions.append(pd.Series(pos, index=frame.index))
+        texts.append(pd.Series(text, index=frame.index, dtype=object))
     if not positions:
         return pd.Series(np.nan, index=frame.index), pd.Series("", index=frame.index)
     position = pd.concat(positions, axis=1).mean(axis=1, skipna=True)
@@ -142,19 +168,36 @@ def points(values: pd.Series, cuts: tuple[float, float]) -> pd.Series:
     return pts.where(v.notna())
 
 
+def _by_value(values: object, text: Callable[[float], str]) -> np.ndarray:
+    """``text(x)`` of every value as an object array, calling ``text`` once per distinct value.
+
+    Formatting row by row took most of the tiers' time at 1 M clients; many values repeat
+    (points, shares, days). Values are told apart bit for bit, so -0.0 keeps its own text;
+    every NaN gets ``text(nan)``.
+    """
+    x = np.asarray(values, dtype=float)
+    out = np.empty(x.size, dtype=object)
+    nan = np.isnan(x)
+    out[nan] = text(math.nan)
+    bits, inverse = np.unique(x[~nan].view(np.int64), return_inverse=True)
+    out[~nan] = np.array([text(v) for v in bits.view(np.float64).tolist()], dtype=object)[inverse]
+    return out
+
+
 def _basis(label: str, values: pd.Series, cuts: tuple[float, float], fmt: str) -> pd.Series:
     """ "<label> <value> >= c2" style text: the value and the cut-off it reached or missed."""
-    v = values.astype(float)
     c1, c2 = format(cuts[0], fmt), format(cuts[1], fmt)
-    text = [
-        ""
-        if np.isnan(x)
-        else f"{label} {x:{fmt}} " + (f">= {c2}" if x >= cuts[1] else f">= {c1}, < {c2}")
-        if x >= cuts[0]
-        else f"{label} {x:{fmt}} < {c1}"
-        for x in v.to_numpy()
-    ]
-    return pd.Series(text, index=values.index, dtype=object)
+
+    def text(x: float) -> str:
+        if np.isnan(x):
+            return ""
+        if x >= cuts[1]:
+            return f"{label} {x:{fmt}} >= {c2}"
+        if x >= cuts[0]:
+            return f"{label} {x:{fmt}} >= {c1}, < {c2}"
+        return f"{label} {x:{fmt}} < {c1}"
+
+    return pd.Series(_by_value(values.astype(float), text), index=values.index, dtype=object)
 
 
 # -- the rule ---------------------------------------------------------------------------------
@@ -219,8 +262,10 @@ class TierRule:
 
     def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
         """Rated clients' features as of ``period.end``, with ``capacity_position`` added."""
-        frame = rated_clients(client_features(ctx, period), period, self.settings.window_months)
-        position, basis = capacity_position(frame, self.settings.capacity_scales)
+        s = self.settings
+        frame, position, basis = rated_with_capacity(
+            ctx, period, s.window_months, s.capacity_scales
+        )
         return frame.assign(capacity_position=position, capacity_labels=basis)
 
     def fit(self, features: pd.DataFrame) -> Self:
@@ -234,40 +279,23 @@ class TierRule:
         return self
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
-        return self.evidence(features)["tier"]
+        return self.classify(features)["tier"]
 
-    def evidence(self, features: pd.DataFrame) -> pd.DataFrame:
-        """Per client: each family's points and basis, the points share, tier and reasons."""
+    def classify(self, features: pd.DataFrame) -> pd.DataFrame:
+        """Per client: each family's points, the points share, ``tier`` and ``vip_blocked``."""
         if self.volume_cuts_ is None or self.spend_cuts_ is None:
             raise RuntimeError("TierRule.fit() must be called before predicting")
         s, f = self.settings, features
         out = pd.DataFrame({"customer_id": f["customer_id"]}, index=f.index)
-
         by_scale = points(f["capacity_position"], s.capacity_cuts)
         by_spend = points(f["avg_order_value"], self.spend_cuts_)
-        on_scale = f["capacity_position"].notna()
-        out["capacity_points"] = by_scale.where(on_scale, by_spend)
-        scale_text = _basis("position", f["capacity_position"], s.capacity_cuts, ".2f")
-        spend_text = _basis("avg order", f["avg_order_value"], self.spend_cuts_, ",.2f")
-        out["capacity_basis"] = (f["capacity_labels"] + ": " + scale_text).where(
-            on_scale, spend_text
-        )
-
-        has_nps = f["nps_last"].notna() if "nps_last" in f else pd.Series(False, index=f.index)
-        nps = f["nps_last"] if "nps_last" in f else pd.Series(np.nan, index=f.index)
-        csat = f["csat_mean"] if "csat_mean" in f else pd.Series(np.nan, index=f.index)
+        out["capacity_points"] = by_scale.where(f["capacity_position"].notna(), by_spend)
+        nps, csat = _satisfaction(f)
         out["satisfaction_points"] = points(nps, s.nps_cuts).where(
-            has_nps, points(csat, s.csat_cuts)
+            nps.notna(), points(csat, s.csat_cuts)
         )
-        out["satisfaction_basis"] = _basis("NPS", nps, s.nps_cuts, "g").where(
-            has_nps, _basis("CSAT", csat, s.csat_cuts, ".2f")
-        )
-
         out["volume_points"] = points(f["revenue_year"], self.volume_cuts_)
-        out["volume_basis"] = _basis("revenue 12m", f["revenue_year"], self.volume_cuts_, ",.2f")
         out["tenure_points"] = points(f["tenure_days"], s.tenure_cuts)
-        out["tenure_basis"] = _basis("tenure days", f["tenure_days"], s.tenure_cuts, ".0f")
-
         cols = [f"{fam}_points" for fam in FAMILIES]
         out["points"] = out[cols].sum(axis=1, skipna=True)
         out["max_points"] = 2 * out[cols].notna().sum(axis=1)
@@ -282,32 +310,62 @@ class TierRule:
             np.where(share >= s.tier_cuts[0], "medium", "basic"),
         )
         out["vip_blocked"] = (share >= s.tier_cuts[1]) & ~gates
+        return out
+
+    def evidence(self, features: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`classify` with each family's basis and the client's reasons, as text."""
+        s, f = self.settings, features
+        out = self.classify(f)
+        assert self.spend_cuts_ is not None and self.volume_cuts_ is not None
+        scale_text = _basis("position", f["capacity_position"], s.capacity_cuts, ".2f")
+        spend_text = _basis("avg order", f["avg_order_value"], self.spend_cuts_, ",.2f")
+        nps, csat = _satisfaction(f)
+        bases = {
+            "capacity": (f["capacity_labels"] + ": " + scale_text).where(
+                f["capacity_position"].notna(), spend_text
+            ),
+            "satisfaction": _basis("NPS", nps, s.nps_cuts, "g").where(
+                nps.notna(), _basis("CSAT", csat, s.csat_cuts, ".2f")
+            ),
+            "volume": _basis("revenue 12m", f["revenue_year"], self.volume_cuts_, ",.2f"),
+            "tenure": _basis("tenure days", f["tenure_days"], s.tenure_cuts, ".0f"),
+        }
+        for fam, basis in bases.items():
+            out.insert(out.columns.get_loc(f"{fam}_points") + 1, f"{fam}_basis", basis)
         out["reasons"] = self._reasons(out)
         return out
 
     def _reasons(self, out: pd.DataFrame) -> pd.Series:
+        # Built on numpy object arrays (element-wise str concatenation), the numbers formatted
+        # once per distinct value: pandas' per-row .map(format) took seconds at 1 M clients.
         s = self.settings
         need = ", ".join(f"{k} >= {v}" for k, v in s.vip_requires.items())
         head = (
-            out["tier"].map(LABELS)
+            out["tier"].map(LABELS).to_numpy(dtype=object)
             + ": "
-            + out["points"].map("{:g}".format)
+            + _by_value(out["points"], "{:g}".format)
             + " of "
-            + out["max_points"].map("{:g}".format)
+            + _by_value(out["max_points"], "{:g}".format)
             + " points ("
-            + out["share"].fillna(0).map("{:.0%}".format)
+            + _by_value(out["share"].fillna(0), "{:.0%}".format)
             + f"; medium >= {s.tier_cuts[0]:.0%}, VIP >= {s.tier_cuts[1]:.0%}"
             + (f" with {need}" if need else "")
             + ")"
         )
-        head = head.where(~out["vip_blocked"], head + " - not VIP: " + need + " not met")
-        parts = [head]
+        text = np.where(out["vip_blocked"], head + " - not VIP: " + need + " not met", head)
         for fam in FAMILIES:
-            pts = out[f"{fam}_points"]
-            text = "; " + fam + " " + pts.map(lambda p: "-" if np.isnan(p) else f"{p:g}")
-            text = text + (" (" + out[f"{fam}_basis"] + ")").where(pts.notna(), " (no data)")
-            parts.append(text)
-        return pd.concat(parts, axis=1).sum(axis=1).astype(object)
+            pts = out[f"{fam}_points"].to_numpy(dtype=float)
+            nan = np.isnan(pts)
+            text = text + np.where(nan, f"; {fam} -", _by_value(pts, f"; {fam} {{:g}}".format))
+            basis = out[f"{fam}_basis"].to_numpy(dtype=object)
+            text = text + np.where(nan, " (no data)", " (" + basis + ")")
+        return pd.Series(text, index=out.index, dtype=object)
+
+
+def _satisfaction(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
+    """The last NPS and mean CSAT columns, all missing when the data has no surveys."""
+    missing = pd.Series(np.nan, index=f.index)
+    return f.get("nps_last", missing), f.get("csat_mean", missing)
 
 
 def _quantiles(values: pd.Series, qs: tuple[float, float]) -> tuple[float, float]:
@@ -359,7 +417,7 @@ class Tiers:
                 f"{ctx.period.end}: period {ctx.period} cannot be tiered"
             )
         clients, rule = now
-        prev = _tier_clients(ctx, ctx.previous, settings)
+        prev = _tier_clients(ctx, ctx.previous, settings, reasons=False)
         before = prev[0] if prev else None
         by_tier = _by_tier(clients)
         prev_by = _by_tier(before) if before is not None else None
@@ -452,15 +510,18 @@ class Tiers:
 
 
 def _tier_clients(
-    ctx: PeriodContext, period: Period, settings: TierSettings
+    ctx: PeriodContext, period: Period, settings: TierSettings, reasons: bool = True
 ) -> tuple[pd.DataFrame, TierRule] | None:
-    """Tiered clients of ``period`` with revenue and margin, and the rule fitted on them."""
+    """Tiered clients of ``period`` with revenue and margin, and the rule fitted on them.
+
+    Without ``reasons``, the texts (bases and reasons) are left out: they are the slow part.
+    """
     rule = TierRule(settings)
     features = rule.features(ctx, period)
     if features.empty:
         return None
     rule.fit(features)
-    clients = rule.evidence(features)
+    clients = rule.evidence(features) if reasons else rule.classify(features)
     for col in ("revenue_year", "margin_year", "revenue_period", "margin_period", "tenure_days"):
         clients[col] = features[col]
     return clients, rule
