@@ -140,26 +140,10 @@ class QuadrantSegmenter:
 
     def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
         """Loyalty components and profitability of every client with a row in the year."""
-        a = period_activity(ctx, period)
-        f = client_features(ctx, period)
-        cols = ["customer_id", "tenure_days"]
-        cols += [c for c in ("nps_last", "referrals") if c in f]
-        out = a[["customer_id"]].merge(f[cols], on="customer_id", how="left")
         col = "revenue" if self.profit_basis(ctx) == "revenue" else "margin"
-        return pd.DataFrame(
-            {
-                "customer_id": out["customer_id"],
-                "tenure": out["tenure_days"].astype(float),
-                "regularity": (a["active"] / a["observed"].clip(lower=1)).to_numpy(),
-                "nps": out["nps_last"].astype(float) if "nps_last" in out else np.nan,
-                "referrals": (
-                    pd.to_numeric(out["referrals"], errors="coerce")
-                    if "referrals" in out
-                    else np.nan
-                ),
-                "profitability": a[col].to_numpy(),
-            }
-        )
+        # Cached per run: the section, migration and stratification ask for the same periods.
+        key = ("quadrants.features", period.start, period.end, col)
+        return ctx.memo(key, lambda: _features(ctx, period, col)).copy(deep=False)
 
     def profit_basis(self, ctx: PeriodContext) -> str:
         """``margin`` or ``revenue``: what profitability is measured by on this data."""
@@ -330,6 +314,26 @@ class Quadrants:
             notes=notes,
             data=data,
         )
+
+
+def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
+    a = period_activity(ctx, period)
+    f = client_features(ctx, period)
+    cols = ["customer_id", "tenure_days"]
+    cols += [c for c in ("nps_last", "referrals") if c in f]
+    out = a[["customer_id"]].merge(f[cols], on="customer_id", how="left")
+    return pd.DataFrame(
+        {
+            "customer_id": out["customer_id"],
+            "tenure": out["tenure_days"].astype(float),
+            "regularity": (a["active"] / a["observed"].clip(lower=1)).to_numpy(),
+            "nps": out["nps_last"].astype(float) if "nps_last" in out else np.nan,
+            "referrals": (
+                pd.to_numeric(out["referrals"], errors="coerce") if "referrals" in out else np.nan
+            ),
+            "profitability": a[col].to_numpy(),
+        }
+    )
 
 
 def _classified(ctx: PeriodContext, seg: QuadrantSegmenter, period: Period) -> pd.DataFrame:
