@@ -16,7 +16,8 @@ from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 
 from segkit.config import Config
-from segkit.data.load import DELIMITERS, load_dataset
+from segkit.data.files import DELIMITERS
+from segkit.data.load import load_dataset
 from segkit.errors import DataError
 
 # Upper case only: ids that differ only in case are rejected by design (see the contract).
