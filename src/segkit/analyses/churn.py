@@ -274,7 +274,7 @@ class Churn:
             tables["hazards"] = _hazard_table(model.cox, model.weibull, alpha)
             tables["next"] = _next_table(active, top)
             hazards = tables["hazards"].frame
-            flagged = hazards.loc[hazards["ph_p_value"] < alpha, "covariate"]
+            flagged = hazards.loc[hazards["ph_holds"] == "doubtful", "covariate"]
             if len(flagged):
                 notes.append(
                     "Proportional hazards doubtful for "
@@ -313,6 +313,11 @@ class Churn:
         )
 
 
+def p_text(p: float) -> str:
+    """A p-value as shown: three decimals, "< 0.001" below that."""
+    return "< 0.001" if p < 0.001 else f"{p:.3f}"
+
+
 def _finite(value: float) -> float | None:
     return float(value) if np.isfinite(value) else None
 
@@ -343,11 +348,16 @@ def _logrank_table(lt: pd.DataFrame, groups: list[str]) -> Table:
         if test.groups < 2:
             continue
         rows.append(
-            {"dimension": g, "groups": test.groups, "chi2": test.statistic, "p_value": test.p_value}
+            {
+                "dimension": g,
+                "groups": test.groups,
+                "chi2": test.statistic,
+                "p_value": p_text(test.p_value),
+            }
         )
     return Table(
         pd.DataFrame(rows, columns=["dimension", "groups", "chi2", "p_value"]),
-        formats={"groups": "count", "chi2": "number", "p_value": "ratio"},
+        formats={"groups": "count", "chi2": "number"},
         caption="Log-rank tests of equal survival across groups (late entry included)",
     )
 
@@ -369,6 +379,8 @@ def _hazard_table(cox: CoxPH, weibull: WeibullAFT, alpha: float) -> Table:
         }
     )
     frame["ph_holds"] = np.where(frame["ph_p_value"] < alpha, "doubtful", "yes")
+    for col in ("p_value", "ph_p_value"):
+        frame[col] = frame[col].map(p_text)
     rho = float(np.exp(weibull.params_.loc[("rho_", "Intercept")]))
     return Table(
         frame,
@@ -376,8 +388,6 @@ def _hazard_table(cox: CoxPH, weibull: WeibullAFT, alpha: float) -> Table:
             "hazard_ratio": "ratio",
             "lower_95": "ratio",
             "upper_95": "ratio",
-            "p_value": "ratio",
-            "ph_p_value": "ratio",
             "weibull_hazard_ratio": "ratio",
         },
         caption=f"Cox PH hazard ratios (95 %), PH check, and Weibull AFT hazard ratios "

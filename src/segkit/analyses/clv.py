@@ -617,7 +617,9 @@ def vip_at_risk(
     return frame.reset_index(drop=True), rule
 
 
-def holdout_test(ctx: PeriodContext, s: Mapping[str, Any]) -> tuple[Table, Table, float] | str:
+def holdout_test(
+    ctx: PeriodContext, s: Mapping[str, Any]
+) -> tuple[Table, Table, float | None] | str:
     """Calibration / holdout comparison, or a note saying why it cannot be made."""
     end = ctx.period.end
     split = add_months(end, -int(s["holdout_months"]))
@@ -684,7 +686,7 @@ def holdout_test(ctx: PeriodContext, s: Mapping[str, Any]) -> tuple[Table, Table
             formats={"month": "count", "actual": "count", "predicted": "count"},
             caption="Cumulative repeat purchases (purchase days) in the holdout, month by month",
         ),
-        error if error is not None else np.nan,
+        error,
     )
 
 
