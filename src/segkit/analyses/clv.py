@@ -33,11 +33,12 @@ Definitions (per period ``[start, end)``, data as known at ``end``; formulas in
 from __future__ import annotations
 
 import warnings
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from datetime import date
-from typing import Any
+from typing import Any, TypeVar
 
+import duckdb
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -68,6 +69,7 @@ MODELS: dict[str, type[TransactionFitter]] = {
 }
 UNIT: Unit = "W"
 BUCKETS = ("0", "1", "2", "3", "4", "5", "6", "7+")
+F = TypeVar("F")
 
 
 @dataclass(frozen=True)
@@ -90,10 +92,31 @@ def fit_purchases(ctx: PeriodContext, cutoff: date, model_name: str) -> Purchase
     return ctx.memo(("clv_fit", cutoff, model_name), lambda: _fit(ctx, cutoff, model_name))
 
 
-def _transactions(ctx: PeriodContext, cutoff: date) -> Any:
+def _transactions(ctx: PeriodContext, cutoff: date) -> duckdb.DuckDBPyRelation:
     return ctx.con.sql(
         f"SELECT customer_id, date, amount FROM {ctx.view('transactions', cutoff)} t"
     )
+
+
+def _attempt(fit: Callable[[], F], what: str, problems: list[str]) -> F | None:
+    """``fit()``, or None with the reason added to ``problems`` when the input does not allow
+    a fit (the models raise ValueError or ConvergenceError saying what to do)."""
+    try:
+        return fit()
+    except (ValueError, ConvergenceError) as exc:
+        problems.append(f"{what} could not be fitted: {exc}")
+        return None
+
+
+def _fit_spend(clients: pd.DataFrame) -> GammaGamma:
+    repeat = clients[(clients["frequency"] > 0) & (clients["monetary_value"] > 0)]
+    spend = GammaGamma().fit(repeat["frequency"], repeat["monetary_value"])
+    if spend.params_["q"] <= 1:
+        raise ValueError(
+            f"q = {spend.params_['q']:.3g} <= 1, so the mean spend is infinite; check the "
+            "amounts for extreme outliers"
+        )
+    return spend
 
 
 def _fit(ctx: PeriodContext, cutoff: date, model_name: str) -> PurchaseFit:
@@ -108,32 +131,18 @@ def _fit(ctx: PeriodContext, cutoff: date, model_name: str) -> PurchaseFit:
             f"No client bought twice before {cutoff}: the purchase "
             "model needs repeat purchases; a longer history is needed.",
         )
-    problems = []
-    model: TransactionFitter | None = MODELS[model_name]()
-    spend: GammaGamma | None = GammaGamma()
+    problems: list[str] = []
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always", ConvergenceWarning)
-        try:
-            assert model is not None
-            model.fit(clients["frequency"], clients["recency"], clients["T"])
-        except (ValueError, ConvergenceError) as exc:
-            problems.append(f"The purchase model could not be fitted: {exc}")
-            model = None
-        repeat = clients[(clients["frequency"] > 0) & (clients["monetary_value"] > 0)]
-        try:
-            assert spend is not None
-            spend.fit(repeat["frequency"], repeat["monetary_value"])
-            if spend.params_["q"] <= 1:
-                raise ValueError(
-                    f"q = {spend.params_['q']:.3g} <= 1, so the mean spend is infinite; check "
-                    "the amounts for extreme outliers"
-                )
-        except (ValueError, ConvergenceError) as exc:
-            problems.append(f"The spend (Gamma-Gamma) model could not be fitted: {exc}")
-            spend = None
-    for w in caught:
-        if issubclass(w.category, ConvergenceWarning):
-            problems.append(f"{w.message}")
+        model = _attempt(
+            lambda: MODELS[model_name]().fit(
+                clients["frequency"], clients["recency"], clients["T"]
+            ),
+            "The purchase model",
+            problems,
+        )
+        spend = _attempt(lambda: _fit_spend(clients), "The spend (Gamma-Gamma) model", problems)
+    problems += [str(w.message) for w in caught if issubclass(w.category, ConvergenceWarning)]
     if model is not None and not model.converged_:
         problems.append("The purchase model did not converge; its figures are left out.")
         model = None
@@ -655,7 +664,7 @@ def holdout_test(
     cum = cumulative_purchases(
         model, cal["frequency_cal"], cal["recency_cal"], cal["T_cal"], months, UNIT_DAYS[UNIT]
     ).sum(0)
-    actual = _holdout_actual(ctx, tx, cal["customer_id"], split, end, months)
+    actual = _holdout_actual(tx, cal["customer_id"], split, end, months)
     cumulative = pd.DataFrame(
         {"month": np.arange(1, months + 1), "actual": actual, "predicted": cum}
     )
@@ -691,31 +700,28 @@ def holdout_test(
 
 
 def _holdout_actual(
-    ctx: PeriodContext, tx: Any, customers: pd.Series, split: date, end: date, months: int
+    tx: duckdb.DuckDBPyRelation,
+    customers: pd.Series,
+    split: date,
+    end: date,
+    months: int,
 ) -> np.ndarray:
     """Cumulative purchase days of the calibration clients at each month end of the holdout.
 
     A purchase day is a day with a positive net amount, as in :func:`summarize`; month m ends
     ``m x 30.4375`` days after the split, as in the model's prediction.
     """
-    ctx.con.register("_clv_holdout_clients", pd.DataFrame({"customer_id": customers}))
-    try:
-        days = (
-            tx.query(
-                "t",
-                f"""
-            SELECT date_diff('day', DATE '{split}', day) AS offset_days FROM (
-                SELECT customer_id, CAST(date AS DATE) AS day FROM t
-                WHERE date >= DATE '{split}' AND date < DATE '{end}'
-                GROUP BY ALL HAVING sum(amount) > 0
-            ) JOIN _clv_holdout_clients USING (customer_id)
-            """,
-            )
-            .df()["offset_days"]
-            .to_numpy()
-        )
-    finally:
-        ctx.con.unregister("_clv_holdout_clients")
+    rel = tx.query(
+        "t",
+        f"""
+        SELECT customer_id, date_diff('day', DATE '{split}', CAST(date AS DATE)) AS offset_days
+        FROM t WHERE date >= DATE '{split}' AND date < DATE '{end}'
+        GROUP BY ALL HAVING sum(amount) > 0
+        """,
+    )
+    assert rel is not None  # a SELECT always yields a relation
+    frame = rel.df()
+    days = frame.loc[frame["customer_id"].isin(customers), "offset_days"].to_numpy()
     edges = np.arange(1, months + 1) * 30.4375
     return np.searchsorted(np.sort(days), edges, side="left").astype(float)
 
