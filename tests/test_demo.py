@@ -421,3 +421,11 @@ def test_subscriptions_about_30_percent_and_left_truncated(tables: dict[str, pd.
     assert (start < START).any() and (end.isna()).any()
     assert (end.dropna() >= start[end.notna()]).all()
     assert set(s["plan"]) == {"basic", "pro", "enterprise"}
+
+
+def test_an_order_never_lists_a_product_twice(tables: dict[str, pd.DataFrame]) -> None:
+    """Two lines of one order with the same product could be whole-row duplicates, which the
+    loader rejects as a doubled export."""
+    sales = tables["transactions"]
+    sales = sales[sales["amount"] > 0]
+    assert not sales.duplicated(["order_id", "product"]).any()

@@ -120,7 +120,7 @@ def rows(
     cents[first] += o.cents - np.bincount(line_order, weights=cents).astype(np.int64)
     cat_p = np.array(list(op.category_share.values()))
     category = rng_lines.choice(len(cat_p), size=len(line_order), p=cat_p)
-    product = _products(rng_lines, category, params)
+    product = _distinct_in_order(_products(rng_lines, category, params), category, seq, params)
     rates = np.array([op.margin_rate[k] for k in op.category_share])
     margin = np.round(cents * rates[category]).astype(np.int64)
     quantity = 1 + rng_lines.poisson(op.extra_quantity_mean, len(line_order))
@@ -172,6 +172,29 @@ PRODUCTS: dict[str, tuple[str, ...]] = {
 def product_names(params: Params) -> list[str]:
     """Flat product catalogue; :func:`_products` returns indices into it."""
     return [name for cat in params.orders.category_share for name in PRODUCTS[cat]]
+
+
+def _distinct_in_order(product: Ints, category: Ints, seq: Ints, params: Params) -> Ints:
+    """Move a line whose product an earlier line of the same order already has to the next
+    product of its category, so an order never lists one product twice (two such lines would be
+    rows repeated in full, which the loader rightly takes for a doubled export)."""
+    sizes = np.array([len(PRODUCTS[cat]) for cat in params.orders.category_share])
+    offsets = np.concatenate([[0], np.cumsum(sizes)[:-1]])
+    product = product.copy()
+    most = int(seq.max(initial=0))
+    index = np.arange(len(seq))
+    # Each pass moves the clashing lines one product on; with at most three lines per order and
+    # at least four products per category, every order is clear after ``most + 1`` passes.
+    for _ in range(most + 1):
+        clash = np.zeros(len(seq), dtype=bool)
+        for back in range(1, most + 1):
+            later = seq >= back
+            clash[later] |= product[later] == product[index[later] - back]
+        if not clash.any():
+            break
+        base, size = offsets[category[clash]], sizes[category[clash]]
+        product[clash] = base + (product[clash] - base + 1) % size
+    return product
 
 
 def _products(rng: np.random.Generator, category: Ints, params: Params) -> Ints:
