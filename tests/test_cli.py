@@ -95,3 +95,13 @@ def test_help_for_every_command(segkit: CLI) -> None:
     for command in ("demo", "validate", "report", "plugins"):
         result = segkit(command, "--help")
         assert result.returncode == 0 and "Usage:" in result.stdout
+
+
+def test_default_demo_passes_validation(tmp_path: Path, segkit: CLI) -> None:
+    """What `make demo` does first: the full-size demo company must satisfy the contract."""
+    demo = segkit("demo", "--out", str(tmp_path / "demo"))
+    assert demo.returncode == 0, demo.stderr
+    assert "transactions 1,0" in demo.stdout  # about a million rows
+    result = segkit("validate", "--data", str(tmp_path / "demo"))
+    assert result.returncode == 0, result.stderr
+    assert "transactions from 2023-01-01 to 2025-12-31" in result.stdout
