@@ -60,8 +60,10 @@ def store(
     provided: dict[str, tuple[str, ...]],
 ) -> None:
     """Write the loaded tables of ``con`` to the cache (atomically) and drop older entries."""
-    cache_dir.mkdir(parents=True, exist_ok=True)
     final = cache_dir / f"{key}.duckdb"
+    if final.is_file():  # same inputs, same tables: nothing to write
+        return
+    cache_dir.mkdir(parents=True, exist_ok=True)
     tmp = cache_dir / f".{key}.{uuid.uuid4().hex[:8]}.tmp"
     con.execute(f"ATTACH '{_quote(tmp)}' AS segkit_new")
     try:
