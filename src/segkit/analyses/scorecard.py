@@ -252,6 +252,11 @@ class ScoreRule:
         return frame
 
     def fit(self, features: pd.DataFrame) -> Self:
+        self.fit_points(features)
+        return self
+
+    def fit_points(self, features: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`fit` on ``features`` and return their :meth:`points` (scored only once)."""
         if features.empty:
             raise SegkitError("no rated client to learn the scorecard's cut-offs from")
         s = self.settings
@@ -265,13 +270,14 @@ class ScoreRule:
                 self.reference_[f] = (float(lo), float(hi))
             else:
                 self.reference_[f] = None
-        scores = np.sort(self.points(features)["score"].to_numpy())[::-1]
+        out = self.points(features)
+        scores = np.sort(out["score"].to_numpy())[::-1]
         n = scores.size
         cumulative = np.cumsum([share for _, share in s.grades])[:-1]
         # round(): 0.2 + 0.3 + 0.3 is 0.8000000000000002, whose ceil would take one client more.
         positions = [max(math.ceil(round(c * n, 9)), 1) for c in cumulative]
         self.cuts_ = scores[[p - 1 for p in positions]]
-        return self
+        return out
 
     def normalised(self, features: pd.DataFrame, feature: str) -> pd.Series:
         """The sub-indicator's value on [0, 1] (missing values as ``settings.missing``)."""
@@ -339,7 +345,16 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
 
 def rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
     """Points, score, rank (1 = best, ties share the best) and grade of every client."""
-    out = rule.points(features)
+    return _ranked(rule, rule.points(features))
+
+
+def fit_and_rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
+    """``rate(rule.fit(features), features)``, scoring the clients once instead of twice."""
+    return _ranked(rule, rule.fit_points(features))
+
+
+def _ranked(rule: ScoreRule, out: pd.DataFrame) -> pd.DataFrame:
+    """``out`` (:meth:`ScoreRule.points`) with the rank and grade of each score."""
     out["rank"] = out["score"].rank(method="min", ascending=False).astype(int)
     out["grade"] = rule.grade(out["score"])
     return out
@@ -453,8 +468,7 @@ def rerate(
     before = rule.features(PeriodContext(dataset, period, {}), period)
     if before.empty:
         raise SegkitError(f"no client has a purchase before {period.end}: nothing to rate against")
-    rule.fit(before)
-    old = rate(rule, before)
+    old = fit_and_rate(rule, before)
     old_row = old[old["customer_id"] == customer_id]
 
     con = dataset.con
@@ -552,11 +566,11 @@ class Scorecard:
                 f"no client has a purchase in the {settings.window_months} months before "
                 f"{ctx.period.end}: period {ctx.period} cannot be graded"
             )
-        clients = rate(rule.fit(features), features)
+        clients = fit_and_rate(rule, features)
         clients["revenue_year"] = features["revenue_year"]
         previous = ScoreRule(settings)
         prev_features = previous.features(ctx, ctx.previous)
-        prev = rate(previous.fit(prev_features), prev_features) if len(prev_features) else None
+        prev = fit_and_rate(previous, prev_features) if len(prev_features) else None
         if prev is not None:
             prev["revenue_year"] = prev_features["revenue_year"]
 

@@ -336,30 +336,36 @@ class TierRule:
         return out
 
     def _reasons(self, out: pd.DataFrame) -> pd.Series:
-        # Built on numpy object arrays (element-wise str concatenation), the numbers formatted
-        # once per distinct value: pandas' per-row .map(format) took seconds at 1 M clients.
+        # The numbers are formatted once per distinct value and each row's text is joined from
+        # its pieces in one go: per-row .map(format) and Series concatenation took seconds at
+        # 1 M clients.
         s = self.settings
         need = ", ".join(f"{k} >= {v}" for k, v in s.vip_requires.items())
-        head = (
-            out["tier"].map(LABELS).to_numpy(dtype=object)
-            + ": "
-            + _by_value(out["points"], "{:g}".format)
-            + " of "
-            + _by_value(out["max_points"], "{:g}".format)
-            + " points ("
-            + _by_value(out["share"].fillna(0), "{:.0%}".format)
-            + f"; medium >= {s.tier_cuts[0]:.0%}, VIP >= {s.tier_cuts[1]:.0%}"
-            + (f" with {need}" if need else "")
-            + ")"
+        rule = f"; medium >= {s.tier_cuts[0]:.0%}, VIP >= {s.tier_cuts[1]:.0%}" + (
+            f" with {need}" if need else ""
         )
-        text = np.where(out["vip_blocked"], head + " - not VIP: " + need + " not met", head)
+        head = [
+            f"{tier}: {pts} of {most} points ({share}{rule}){blocked}"
+            for tier, pts, most, share, blocked in zip(
+                out["tier"].map(LABELS).tolist(),
+                _by_value(out["points"], "{:g}".format).tolist(),
+                _by_value(out["max_points"], "{:g}".format).tolist(),
+                _by_value(out["share"].fillna(0), "{:.0%}".format).tolist(),
+                np.where(out["vip_blocked"], f" - not VIP: {need} not met", "").tolist(),
+                strict=True,
+            )
+        ]
+        pieces = [head]
         for fam in FAMILIES:
             pts = out[f"{fam}_points"].to_numpy(dtype=float)
             nan = np.isnan(pts)
-            text = text + np.where(nan, f"; {fam} -", _by_value(pts, f"; {fam} {{:g}}".format))
-            basis = out[f"{fam}_basis"].to_numpy(dtype=object)
-            text = text + np.where(nan, " (no data)", " (" + basis + ")")
-        return pd.Series(text, index=out.index, dtype=object)
+            label = _by_value(pts, f"; {fam} {{:g}} (".format)
+            pieces.append(np.where(nan, f"; {fam} - (no data", label).tolist())
+            pieces.append(np.where(nan, "", out[f"{fam}_basis"].to_numpy(dtype=object)).tolist())
+            pieces.append([")"] * len(out))
+        return pd.Series(
+            ["".join(row) for row in zip(*pieces, strict=True)], index=out.index, dtype=object
+        )
 
 
 def _satisfaction(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -585,7 +591,11 @@ def _evidence_table(clients: pd.DataFrame, rule: TierRule) -> pd.DataFrame:
 
 def _notes(ctx: PeriodContext, clients: pd.DataFrame, s: TierSettings) -> list[str]:
     notes = []
-    scales = [c for c in s.capacity_scales if ctx.has("customers") and c in ctx.table("customers")]
+    columns: list[str] = []
+    if ctx.has("customers"):
+        # The as-of table's columns (contract columns included), without loading its rows.
+        columns = list(ctx.sql(f"SELECT * FROM {ctx.view('customers')} t LIMIT 0").columns)
+    scales = [c for c in s.capacity_scales if c in columns]
     spend = int(clients["capacity_basis"].str.startswith("avg order").sum())
     if not scales:
         notes.append(
