@@ -55,3 +55,11 @@ def test_analysis_settings_merge_and_reject_unknown_keys() -> None:
     bad = parse_config({"analyses": {"pareto": {"top": 0.1}}})
     with pytest.raises(ConfigError, match="analyses.pareto has unknown key"):
         bad.analysis_settings("pareto", defaults)
+
+
+def test_threads_default_to_one_and_must_be_positive() -> None:
+    assert parse_config({}).threads == 1
+    assert parse_config({"threads": 2}).threads == 2
+    for bad in (0, -1, 1.5, True, "2"):
+        with pytest.raises(ConfigError, match="threads must be a whole number"):
+            parse_config({"threads": bad})

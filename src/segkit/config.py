@@ -14,6 +14,8 @@ Top-level keys (all optional)::
     show_ids: false          # show customer identifiers in full in HTML reports
     case_sensitive_ids: false  # true: ids that differ only in case (A, a) are two customers
     plugin_timeout: 300      # seconds an analysis may run before it is stopped and reported
+    threads: 1               # DuckDB threads per run: 1 makes every sum, and so the report,
+                             # identical from run to run; more is faster on very large data
     summary: [pareto.net_value, retention.churn_rate]  # executive summary figures, in order
                              # (section.metric); default: the figures sections mark headline
     plugins_dir: plugins     # folder of single-file plugins, relative to this file
@@ -55,6 +57,7 @@ class Config:
     show_ids: bool = False
     case_sensitive_ids: bool = False
     plugin_timeout: float = 300.0
+    threads: int = 1
     plugins_dir: Path | None = None
     summary: tuple[str, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -89,6 +92,7 @@ _KEYS = {
     "show_ids",
     "case_sensitive_ids",
     "plugin_timeout",
+    "threads",
     "plugins_dir",
     "summary",
     "analyses",
@@ -180,6 +184,9 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
     timeout = raw.get("plugin_timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise fail(f"plugin_timeout must be a number of seconds above 0, got {timeout!r}")
+    threads = raw.get("threads", 1)
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise fail(f"threads must be a whole number of at least 1, got {threads!r}")
     plugins_dir = raw.get("plugins_dir")
     if plugins_dir is not None and not isinstance(plugins_dir, str):
         raise fail("plugins_dir must be a folder path")
@@ -204,6 +211,7 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         show_ids=show_ids,
         case_sensitive_ids=case_sensitive_ids,
         plugin_timeout=float(timeout),
+        threads=threads,
         plugins_dir=(base / plugins_dir) if plugins_dir else None,
         summary=tuple(summary),
         analyses=analyses,
