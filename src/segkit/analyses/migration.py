@@ -134,9 +134,12 @@ class Migration:
                 caption=f"{title}: this period's net revenue of the clients in each cell",
             )
             for move in ("up", "down"):
-                movers = t[t["move"] == move].sort_values(
-                    ["value", "customer_id"], ascending=[False, True]
-                )
+                movers = t[t["move"] == move]
+                # Highest value first, ties by id. t is sorted by id, so its row order breaks the
+                # ties: a sort on the text ids took ~0.3 s per segmentation at 1 M clients.
+                movers = movers.iloc[
+                    np.lexsort((np.arange(len(movers)), -movers["value"].to_numpy()))
+                ]
                 tables[f"{name}_{move}"] = Table(
                     movers[["customer_id", "from", "to", "value"]].reset_index(drop=True),
                     formats={"value": "money"},

@@ -22,6 +22,7 @@ import copy
 from collections.abc import Mapping
 from typing import Any
 
+import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
@@ -46,17 +47,22 @@ def group_table(
     """Per value of ``attribute``: size, activity, revenue and the share at each level.
 
     ``clients`` has ``attribute``, ``orders_period`` and ``revenue_period``; each series of
-    ``labels`` (segmentation -> level per row of ``clients``) adds a column per level.
+    ``labels`` (segmentation -> categorical level per row of ``clients``) adds a column per
+    level.
     """
-    group = clients[attribute].astype("string").fillna(UNKNOWN).str.strip().replace("", UNKNOWN)
+    group = _groups(clients[attribute])
     keep = group.value_counts().index[:max_groups]
     group = group.where(group.isin(keep), OTHER)
+    # Groups as integer codes in sorted order (the order groupby gives): summing and counting
+    # by code is several times faster than by text at 1 M clients, with the same sums.
+    codes, names = pd.factorize(group, sort=True)
     g = pd.DataFrame(
         {
-            "clients": group.groupby(group).size(),
-            "active": (clients["orders_period"] > 0).groupby(group).sum(),
-            "revenue": clients["revenue_period"].groupby(group).sum(),
-        }
+            "clients": np.bincount(codes, minlength=len(names)),
+            "active": (clients["orders_period"] > 0).groupby(codes).sum().to_numpy(),
+            "revenue": clients["revenue_period"].groupby(codes).sum().to_numpy(),
+        },
+        index=pd.Index(names, name=attribute),
     )
     total = clients["revenue_period"].sum()
     g["client_share"] = g["clients"] / len(clients)
@@ -64,11 +70,38 @@ def group_table(
     g["revenue_per_client"] = g["revenue"] / g["clients"]
     g = g[["clients", "client_share", "active", "revenue", "revenue_share", "revenue_per_client"]]
     for name, lab in labels.items():
-        mix = pd.crosstab(group, lab.to_numpy(), normalize="index")
-        levels = [lv for lv in lab.cat.categories if lv in mix.columns]
-        g = g.join(mix[levels].add_prefix(f"{name}: "))
+        g = g.join(_mix(codes, g.index, lab).add_prefix(f"{name}: "))
     g = g.sort_values(["clients"], ascending=False)
     return g.rename_axis(attribute).reset_index()
+
+
+def _groups(values: pd.Series) -> pd.Series:
+    """Each row's group: its value as stripped text, ``(unknown)`` when empty or missing.
+
+    Cleaned once per distinct value, then spread over the rows.
+    """
+    codes, distinct = pd.factorize(values)
+    text = pd.Series(distinct, dtype=object).astype("string").str.strip().replace("", UNKNOWN)
+    text = np.append(text.to_numpy(dtype=object), UNKNOWN)  # code -1 (missing) is unknown
+    return pd.Series(pd.array(text[codes], dtype="string"), index=values.index, name=values.name)
+
+
+def _mix(codes: np.ndarray, groups: pd.Index, lab: pd.Series) -> pd.DataFrame:
+    """Share of each group's labelled rows at each level of the categorical ``lab``.
+
+    As ``pd.crosstab(group, lab, normalize="index")``: only the levels that occur, and NaN for
+    a group without labelled rows.
+    """
+    levels = lab.cat.categories
+    level = lab.cat.codes.to_numpy()
+    has = level >= 0
+    counts = np.bincount(
+        codes[has] * len(levels) + level[has], minlength=len(groups) * len(levels)
+    ).reshape(len(groups), len(levels))
+    with np.errstate(invalid="ignore"):
+        shares = counts / counts.sum(axis=1, keepdims=True)
+    seen = counts.sum(axis=0) > 0
+    return pd.DataFrame(shares[:, seen], index=groups, columns=levels[seen])
 
 
 class Stratification:
