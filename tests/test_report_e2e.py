@@ -179,3 +179,26 @@ def test_index_in_a_browser_offline(rendered: Path) -> None:
     page = visit(rendered / "index.html")
     assert page.blocked == [] and page.scripts == 0
     assert "2025-Q4" in page.text
+
+
+def test_parallel_periods_do_not_share_kernels(
+    small_demo: Path, tmp_path: Path, segkit: CLI
+) -> None:
+    """Two kernels at once (--jobs 2): each must talk over sockets of its own, left nowhere."""
+    out = tmp_path / "reports"
+    result = segkit(
+        "report",
+        "--data",
+        str(small_demo),
+        "--periods",
+        "2025-Q3..2025-Q4",
+        "--jobs",
+        "2",
+        "--out",
+        str(out),
+        cwd=tmp_path,
+    )
+    assert result.returncode == 0, result.stderr
+    for period in ("2025-Q3", "2025-Q4"):
+        assert json.loads((out / period / "run.json").read_text())["status"] == "ok"
+    assert not [p.name for p in tmp_path.iterdir() if p.name.startswith("kernel")]

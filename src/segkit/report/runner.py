@@ -27,6 +27,7 @@ import json
 import os
 import shutil
 import signal
+import tempfile
 import time
 import uuid
 from collections.abc import Callable, Iterator
@@ -178,22 +179,24 @@ def _execute(job: Job, tmp: Path, record: RunRecord) -> None:
 
     metrics_path = tmp / "metrics.json"
     t0 = time.perf_counter()
-    papermill.execute_notebook(
-        job.notebook,
-        str(tmp / "report.ipynb"),
-        parameters={
-            "data_dir": job.data_dir,
-            "period": job.period,
-            "config": job.config,
-            "show_ids": job.show_ids,
-            "metrics_path": str(metrics_path),
-            "cache_dir": job.cache_dir,
-        },
-        kernel_name="python3",
-        progress_bar=False,
-        log_output=False,
-        kernel_manager_class=_ipc_kernel_manager(),
-    )
+    # A short private path: Unix socket paths are limited to about 100 characters.
+    with tempfile.TemporaryDirectory(prefix="segkit-kernel-") as sockets:
+        papermill.execute_notebook(
+            job.notebook,
+            str(tmp / "report.ipynb"),
+            parameters={
+                "data_dir": job.data_dir,
+                "period": job.period,
+                "config": job.config,
+                "show_ids": job.show_ids,
+                "metrics_path": str(metrics_path),
+                "cache_dir": job.cache_dir,
+            },
+            kernel_name="python3",
+            progress_bar=False,
+            log_output=False,
+            kernel_manager_class=_ipc_kernel_manager(sockets),
+        )
     t_exec = time.perf_counter() - t0
     _fault("export")
     nb = nbformat.read(tmp / "report.ipynb", as_version=4)
@@ -228,17 +231,20 @@ def _execute(job: Job, tmp: Path, record: RunRecord) -> None:
     }
 
 
-def _ipc_kernel_manager() -> type:
-    """A kernel manager talking to the kernel over local IPC sockets, not TCP ports.
+def _ipc_kernel_manager(sockets: str) -> type:
+    """A kernel manager talking to the kernel over local IPC sockets in ``sockets``, not TCP.
 
     The kernel is local anyway; IPC opens no port and spares every run ipykernel's warning
-    about unencrypted TCP.
+    about unencrypted TCP. Each kernel needs a folder of its own: by default the sockets are
+    named ``kernel-ipc-N`` in the working directory, so kernels started side by side
+    (``--jobs 2``) would take each other's sockets.
     """
     from jupyter_client.manager import AsyncKernelManager
 
     class IPCKernelManager(AsyncKernelManager):
         def __init__(self, **kwargs: Any) -> None:
             kwargs.setdefault("transport", "ipc")
+            kwargs.setdefault("ip", os.path.join(sockets, "kernel"))
             super().__init__(**kwargs)
 
     return IPCKernelManager
