@@ -91,3 +91,26 @@ def test_table_cells_are_escaped_and_long_tables_cut() -> None:
     assert html.count("<tr>") == 6  # header + 5 rows
     assert "Showing 5 of 30 rows" in html
     assert '<td class="num">4</td>' in html
+
+
+def test_key_metrics_default_config_and_fallback() -> None:
+    from segkit.engine.analysis import Section
+    from segkit.engine.run import PeriodReport
+    from segkit.periods import parse_period
+    from segkit.report.html import key_metrics
+
+    net = Metric("net_value", "Net revenue", 1.0, "money")
+    gini = Metric("gini", "Gini", 0.5, "ratio", headline=True)
+    nps = Metric("nps", "NPS", 40.0)
+    report = PeriodReport(
+        parse_period("2025-Q1"),
+        [
+            Section("pareto", "Pareto", metrics=[net, gini]),
+            Section("satisfaction", "S", metrics=[nps]),
+        ],
+    )
+    # Default list, in its order: pareto.net_value comes before satisfaction.nps.
+    assert key_metrics(report) == [net, nps]
+    assert key_metrics(report, ["satisfaction.nps", "pareto.gini", "no.such"]) == [nps, gini]
+    only_gini = PeriodReport(parse_period("2025-Q1"), [Section("x", "X", metrics=[gini])])
+    assert key_metrics(only_gini) == [gini]  # none of the defaults ran: the headline flags

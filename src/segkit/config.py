@@ -17,7 +17,7 @@ Top-level keys (all optional)::
     threads: 1               # DuckDB threads per run: 1 makes every sum, and so the report,
                              # identical from run to run; more is faster on very large data
     summary: [pareto.net_value, retention.churn_rate]  # executive summary figures, in order
-                             # (section.metric); default: the figures sections mark headline
+                             # (section.metric); default: segkit.report.html.DEFAULT_SUMMARY
     plugins_dir: plugins     # folder of single-file plugins, relative to this file
     analyses:                # per-analysis settings; each analysis documents its own keys
       pareto: {top_share: 0.2}

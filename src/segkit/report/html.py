@@ -213,13 +213,26 @@ def metric_reading(metric: Metric, opts: RenderOptions, previous_period: str) ->
     return opts.t(key, label=metric.label, by=by, now=now, verdict=verdict)
 
 
+#: The executive summary by default: revenue and its top-20 % share, VIP clients and the service
+#: fund, churn, CLV, NPS and the VIP clients at risk (``summary:`` in segkit.yaml overrides it).
+DEFAULT_SUMMARY: tuple[str, ...] = (
+    "pareto.net_value",
+    "pareto.top_share",
+    "tiers.vip_clients",
+    "service_fund.budget",
+    "retention.churn_rate",
+    "clv.clv_total",
+    "satisfaction.nps",
+    "clv.vip_at_risk",
+)
+
+
 def key_metrics(report: PeriodReport, wanted: Sequence[str] = ()) -> list[Metric]:
-    """The executive summary's figures: ``wanted`` ("section.key", in order) if given, else
-    every metric its section marks as a headline."""
-    if not wanted:
-        return [m for m in report.metrics() if m.headline]
+    """The executive summary's figures: ``wanted`` ("section.key", in order), else
+    :data:`DEFAULT_SUMMARY`; where none of those ran, every metric marked as a headline."""
     by_key = {f"{s.name}.{m.key}": m for s in report.sections for m in s.metrics}
-    return [by_key[k] for k in wanted if k in by_key]
+    found = [by_key[k] for k in (wanted or DEFAULT_SUMMARY) if k in by_key]
+    return found or [m for m in report.metrics() if m.headline]
 
 
 def summary_html(report: PeriodReport, opts: RenderOptions, wanted: Sequence[str] = ()) -> str:
