@@ -91,16 +91,30 @@ class Job:
 
 
 def inputs_key(fingerprint: str, notebook: Path, plugins: dict[str, str], show_ids: bool) -> str:
-    """Everything a report depends on; an unchanged key means the report need not be redone."""
+    """Everything a report depends on; an unchanged key means the report need not be redone.
+
+    segkit's own source is hashed rather than trusting its version number, so an upgrade or a
+    local edit of an analysis (an editable install) renders the reports again.
+    """
     digest = hashlib.sha256()
     for part in (
         fingerprint,
         notebook.read_bytes().hex(),
         __version__,
+        _source_digest(),
         json.dumps(plugins, sort_keys=True),
         str(show_ids),
     ):
         digest.update(part.encode())
+    return digest.hexdigest()
+
+
+def _source_digest() -> str:
+    package = Path(__file__).resolve().parents[1]
+    digest = hashlib.sha256()
+    for path in sorted(package.rglob("*.py")):
+        digest.update(str(path.relative_to(package)).encode())
+        digest.update(path.read_bytes())
     return digest.hexdigest()
 
 
