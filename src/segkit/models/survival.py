@@ -18,6 +18,7 @@ docstring); lifelines' ``WeibullAFTFitter`` fits it row by row in about 20 s on 
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import Self
 
 import numpy as np
@@ -28,6 +29,40 @@ from scipy.stats import chi2, norm
 from segkit.models._base import compress
 
 Array = npt.NDArray[np.float64]
+
+
+def newton_maximize(
+    derivatives: Callable[[Array], tuple[float, Array, Array]],
+    start: Array,
+    tol: float,
+    max_steps: int = 100,
+) -> tuple[Array, float, Array, bool]:
+    """Maximise a log-likelihood by Newton's method with step halving.
+
+    ``derivatives(x)`` returns the log-likelihood, its gradient and its Hessian. A step that is
+    not uphill is replaced by a scaled gradient step, and every step is halved until the
+    likelihood does not fall, so the iteration cannot run away. Returns the maximiser, the
+    log-likelihood and Hessian there, and whether the last step was shorter than ``tol``.
+    """
+    x = start
+    ll, grad, hess = derivatives(x)
+    for _ in range(max_steps):
+        try:
+            step = np.linalg.solve(-hess, grad)
+        except np.linalg.LinAlgError:
+            return x, ll, hess, False
+        if not np.all(np.isfinite(step)) or grad @ step <= 0:
+            step = grad / max(1.0, float(np.abs(grad).max()))  # not an ascent: go uphill
+        for _ in range(40):
+            new = derivatives(x + step)
+            if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * max(1.0, abs(ll)):
+                break
+            step /= 2
+        x = x + step
+        ll, grad, hess = new
+        if np.max(np.abs(step)) < tol:
+            return x, ll, hess, True
+    return x, ll, hess, False
 
 
 class CoxPH:
@@ -76,22 +111,9 @@ class CoxPH:
         np.add.at(deaths, (np.searchsorted(times, t[ev]), k[ev]), w[ev])
         self._data = _Risk(patterns, at_risk, deaths, times)
 
-        beta = np.zeros(patterns.shape[1])
-        ll, grad, hess = self._data.derivatives(beta)
-        self.converged_ = False
-        for _ in range(max_steps):
-            step = np.linalg.solve(-hess, grad)
-            # Step halving keeps every step uphill (the log partial likelihood is concave).
-            for _ in range(30):
-                new = self._data.derivatives(beta + step)
-                if new[0] >= ll - 1e-12:
-                    break
-                step /= 2
-            beta = beta + step
-            ll, grad, hess = new
-            if np.max(np.abs(step)) < 1e-9:
-                self.converged_ = True
-                break
+        beta, ll, hess, self.converged_ = newton_maximize(
+            self._data.derivatives, np.zeros(patterns.shape[1]), tol=1e-9, max_steps=max_steps
+        )
         if not self.converged_ or not np.all(np.isfinite(beta)):
             raise ValueError(
                 "the Cox model did not converge (a covariate level may have no events, or "
@@ -289,27 +311,9 @@ class WeibullAFT:
             hess[-1, -1] = rho * d_rho + rho**2 * d_rho2
             return float(ll), grad, hess
 
-        theta = np.zeros(design.shape[1] + 1)
-        theta[-2] = np.log(np.average(t, weights=w))
-        ll, grad, hess = derivatives(theta)
-        self.converged_ = False
-        for _ in range(100):
-            try:
-                step = np.linalg.solve(-hess, grad)
-            except np.linalg.LinAlgError:
-                break
-            if not np.all(np.isfinite(step)) or grad @ step <= 0:
-                step = grad / max(1.0, float(np.abs(grad).max()))  # not an ascent: go uphill
-            for _ in range(40):
-                new = derivatives(theta + step)
-                if np.isfinite(new[0]) and new[0] >= ll - 1e-12 * abs(ll):
-                    break
-                step /= 2
-            theta = theta + step
-            ll, grad, hess = new
-            if np.max(np.abs(step)) < 1e-10:
-                self.converged_ = True
-                break
+        start = np.zeros(design.shape[1] + 1)
+        start[-2] = np.log(np.average(t, weights=w))
+        theta, ll, hess, self.converged_ = newton_maximize(derivatives, start, tol=1e-10)
         if not self.converged_ or not np.all(np.isfinite(theta)):
             raise ValueError(
                 "the Weibull model did not converge; a covariate level may have no ended "
