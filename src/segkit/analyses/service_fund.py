@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.analyses.charts import paired_share_bars
 from segkit.analyses.tiers import LABELS, TIERS
 from segkit.engine.analysis import Metric, Section, Table, Unit
 from segkit.engine.context import PeriodContext
@@ -393,19 +394,14 @@ def _by_tier(clients: pd.DataFrame) -> pd.DataFrame:
 
 def _figure(by_tier: pd.DataFrame, period: Period) -> Figure:
     """Share of the fund vs share of the period's margin per tier."""
-    fig = Figure(figsize=(6.4, 3.8), dpi=100)
-    ax = fig.subplots()
-    x = np.arange(len(by_tier))
-    width = 0.38
-    ax.bar(x - width / 2, by_tier["fund_share"] * 100, width, color="#c0392b", label="Fund")
-    ax.bar(x + width / 2, by_tier["margin_share"] * 100, width, color="#1f5f8b", label="Margin")
-    ax.set_xticks(x, [LABELS[t] for t in by_tier.index])
-    ax.set_ylabel("Share (%)")
-    ax.set_title(f"Service fund vs net margin by tier, {period}")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return paired_share_bars(
+        [LABELS[t] for t in by_tier.index],
+        {
+            "Fund": (by_tier["fund_share"], "#c0392b"),
+            "Margin": (by_tier["margin_share"], "#1f5f8b"),
+        },
+        f"Service fund vs net margin by tier, {period}",
+    )
 
 
 @hookimpl

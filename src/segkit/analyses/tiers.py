@@ -43,6 +43,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.analyses.charts import paired_share_bars
 from segkit.analyses.features import client_features
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -629,19 +630,14 @@ def _notes(ctx: PeriodContext, clients: pd.DataFrame, s: TierSettings) -> list[s
 
 def _figure(by_tier: pd.DataFrame, period: Period) -> Figure:
     """Share of clients vs share of twelve months' revenue per tier."""
-    fig = Figure(figsize=(6.4, 3.8), dpi=100)
-    ax = fig.subplots()
-    x = np.arange(len(by_tier))
-    width = 0.38
-    ax.bar(x - width / 2, by_tier["client_share"] * 100, width, color="#7f8c8d", label="Clients")
-    ax.bar(x + width / 2, by_tier["revenue_share"] * 100, width, color="#1f5f8b", label="Revenue")
-    ax.set_xticks(x, [LABELS[t] for t in by_tier.index])
-    ax.set_ylabel("Share (%)")
-    ax.set_title(f"Tiers: clients vs revenue (12 months), {period}")
-    ax.grid(axis="y", alpha=0.3)
-    ax.legend()
-    fig.tight_layout()
-    return fig
+    return paired_share_bars(
+        [LABELS[t] for t in by_tier.index],
+        {
+            "Clients": (by_tier["client_share"], "#7f8c8d"),
+            "Revenue": (by_tier["revenue_share"], "#1f5f8b"),
+        },
+        f"Tiers: clients vs revenue (12 months), {period}",
+    )
 
 
 @hookimpl
