@@ -58,18 +58,6 @@ def simulate_subscriptions(rng: np.random.Generator, n: int) -> pd.DataFrame:
     return frame[frame["end_date"].isna() | (frame["end_date"] >= pd.Timestamp("2020-01-01"))]
 
 
-def merge_identical_lines(path: Path) -> None:
-    """Merge order lines identical in every column but the numbers.
-
-    The demo can write two identical lines of one order, which the loader rejects as a doubled
-    export; merging them, as its message suggests, changes no purchase or amount.
-    """
-    tx = pd.read_parquet(path)
-    numbers = ["amount", "margin", "quantity"]
-    keys = [c for c in tx.columns if c not in numbers]
-    tx.groupby(keys, sort=False, observed=True)[numbers].sum().reset_index().to_parquet(path)
-
-
 def timed(fn: Callable[[], T]) -> tuple[float, T]:
     best, out = np.inf, None
     for _ in range(REPEAT):
@@ -119,7 +107,6 @@ def main() -> None:
     with tempfile.TemporaryDirectory() as tmp:
         folder = Path(tmp) / "demo"
         generate(folder, customers=50_000, seed=7)
-        merge_identical_lines(folder / "transactions.parquet")
         dataset = open_data(folder)
         plugins = plugin_manager(dataset)
         period = parse_period("2025-Q4")
