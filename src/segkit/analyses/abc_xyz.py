@@ -47,6 +47,9 @@ ABC = ("A", "B", "C")
 XYZ = ("X", "Y", "Z")
 #: The nine cells, best first: by volume class, then by regularity.
 CELLS = tuple(a + x for a in ABC for x in XYZ)
+#: The labels above, and the XYZ reasons, as objects to index per client.
+_ABC, _XYZ, _CELLS = (np.array(v, dtype=object) for v in (ABC, XYZ, CELLS))
+_REASONS = np.array(["no purchases", "new", "cv"], dtype=object)
 _GRAIN_MONTHS = {"month": 1, "quarter": 3}
 
 #: Approach, rules of interaction and price terms of each cell.
@@ -300,15 +303,22 @@ class AbcXyzSegmenter:
             raise RuntimeError("fit the segmenter before predicting")
         a_min, b_min = self.cutoffs_
         v = features["volume"].to_numpy(dtype=float)
-        abc = np.where((v > 0) & (v >= a_min), "A", np.where((v > 0) & (v >= b_min), "B", "C"))
+        # Indices into shared label objects: an np.where of texts became one new Python string
+        # per client and column once in the frame.
+        abc = np.where((v > 0) & (v >= a_min), 0, np.where((v > 0) & (v >= b_min), 1, 2))
         cv = features["cv"].to_numpy(dtype=float)
         new = features["observed"].to_numpy() < self.settings.min_periods
         x_cut, y_cut = self.settings.xyz_thresholds
-        xyz = np.where(cv <= x_cut, "X", np.where(cv <= y_cut, "Y", "Z"))  # NaN -> Z
-        xyz = np.where(new, "Z", xyz)
-        reason = np.where(np.isnan(cv), "no purchases", np.where(new, "new", "cv"))
+        xyz = np.where(cv <= x_cut, 0, np.where(cv <= y_cut, 1, 2))  # NaN -> Z
+        xyz = np.where(new, 2, xyz)
+        reason = np.where(np.isnan(cv), 0, np.where(new, 1, 2))
         return pd.DataFrame(
-            {"abc": abc, "xyz": xyz, "xyz_reason": reason, "cell": np.char.add(abc, xyz)},
+            {
+                "abc": _ABC[abc],
+                "xyz": _XYZ[xyz],
+                "xyz_reason": _REASONS[reason],
+                "cell": _CELLS[3 * abc + xyz],
+            },
             index=features.index,
         )
 

@@ -29,6 +29,7 @@ from segkit.engine.hookspecs import hookimpl
 from segkit.errors import ConfigError
 
 NEW, GONE = "(new)", "(gone)"
+MOVES = np.array(["entered", "left", "up", "down", "same"], dtype=object)
 
 
 def transitions(
@@ -48,11 +49,12 @@ def transitions(
     rank = {level: i for i, level in enumerate(segmenter.levels)}
     r_from = t["from"].map(rank).to_numpy(dtype=float)
     r_to = t["to"].map(rank).to_numpy(dtype=float)
-    t["move"] = np.select(
-        [t["from"] == NEW, t["to"] == GONE, r_to < r_from, r_to > r_from],
-        ["entered", "left", "up", "down"],
-        "same",
+    # Codes into one shared object per move: an array of text from np.select became 1 M new
+    # Python strings per segmentation (~65 MB each at 1 M clients, kept with the transitions).
+    move = np.select(
+        [t["from"] == NEW, t["to"] == GONE, r_to < r_from, r_to > r_from], [0, 1, 2, 3], 4
     )
+    t["move"] = MOVES[move]
     t["value"] = t["customer_id"].map(value).fillna(0.0).to_numpy(dtype=float)
     return t
 

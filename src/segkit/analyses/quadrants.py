@@ -45,6 +45,8 @@ from segkit.periods import Period
 COMPONENTS = ("tenure", "regularity", "nps", "referrals")
 #: Best first: by profitability, then loyalty (so II -> IV counts as a move up).
 QUADRANTS = ("III", "IV", "II", "I")
+#: The quadrant labels as objects, I to IV, to index per client.
+_QUADRANTS = np.array(["I", "II", "III", "IV"], dtype=object)
 #: Quadrant -> (loyalty, profitability, what it is, goal, actions), from DOMAIN.md section 2.
 PLAYBOOK: Mapping[str, tuple[str, str, str, str, str]] = {
     "I": (
@@ -189,7 +191,9 @@ class QuadrantSegmenter:
         high_l = loyalty > self.splits_[0]
         profit = features["profitability"].to_numpy(dtype=float)
         high_p = profit > self.splits_[1]
-        quadrant = np.where(high_p, np.where(high_l, "III", "IV"), np.where(high_l, "II", "I"))
+        # Indices into shared label objects: an np.where of texts became one new Python string
+        # per client once in the frame.
+        quadrant = _QUADRANTS[np.where(high_p, np.where(high_l, 2, 3), np.where(high_l, 1, 0))]
         return pd.DataFrame(
             {"loyalty": loyalty, "quadrant": quadrant},
             index=features.index,

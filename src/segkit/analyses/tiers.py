@@ -53,6 +53,7 @@ from segkit.periods import Period, add_months
 
 #: Tier labels, best first.
 TIERS: tuple[str, ...] = ("vip", "medium", "basic")
+_TIER_NAMES = np.array(TIERS, dtype=object)
 #: How tiers are written in reports.
 LABELS: Mapping[str, str] = {"vip": "VIP", "medium": "medium", "basic": "basic"}
 FAMILIES: tuple[str, ...] = ("capacity", "satisfaction", "volume", "tenure")
@@ -305,11 +306,10 @@ class TierRule:
         for family, need in s.vip_requires.items():
             gates &= out[f"{family}_points"].fillna(-1) >= need
         share = out["share"].fillna(0).round(12)  # 6/8 must reach 0.75 however it is summed
-        out["tier"] = np.where(
-            (share >= s.tier_cuts[1]) & gates,
-            "vip",
-            np.where(share >= s.tier_cuts[0], "medium", "basic"),
-        )
+        # Indices into shared label objects (an np.where of texts made a string per client).
+        out["tier"] = _TIER_NAMES[
+            np.where((share >= s.tier_cuts[1]) & gates, 0, np.where(share >= s.tier_cuts[0], 1, 2))
+        ]
         out["vip_blocked"] = (share >= s.tier_cuts[1]) & ~gates
         return out
 
