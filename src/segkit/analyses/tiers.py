@@ -195,6 +195,20 @@ def _by_value(values: object, text: Callable[[float], str]) -> np.ndarray:
     return out
 
 
+def _joined(a: pd.Series, sep: str, b: pd.Series) -> pd.Series:
+    """``a + sep + b``, concatenated once per distinct (a, b) pair and spread over the rows.
+
+    Per row it made a new string per client (~80 MB kept at 740,000 rated clients) for a few
+    dozen distinct texts. Missing values give what the Series sum gives them.
+    """
+    codes_a, _ = pd.factorize(a)
+    codes_b, _ = pd.factorize(b)
+    key = (codes_a.astype(np.int64) + 1) * (codes_b.max(initial=-1) + 2) + (codes_b + 1)
+    _, rows, inverse = np.unique(key, return_index=True, return_inverse=True)
+    small = a.iloc[rows].reset_index(drop=True) + sep + b.iloc[rows].reset_index(drop=True)
+    return pd.Series(small.to_numpy(dtype=object)[inverse], index=a.index, dtype=object)
+
+
 def _basis(label: str, values: pd.Series, cuts: tuple[float, float], fmt: str) -> pd.Series:
     """ "<label> <value> >= c2" style text: the value and the cut-off it reached or missed."""
     c1, c2 = format(cuts[0], fmt), format(cuts[1], fmt)
@@ -331,7 +345,7 @@ class TierRule:
         spend_text = _basis("avg order", f["avg_order_value"], self.spend_cuts_, ",.2f")
         nps, csat = _satisfaction(f)
         bases = {
-            "capacity": (f["capacity_labels"] + ": " + scale_text).where(
+            "capacity": _joined(f["capacity_labels"], ": ", scale_text).where(
                 f["capacity_position"].notna(), spend_text
             ),
             "satisfaction": _basis("NPS", nps, s.nps_cuts, "g").where(
