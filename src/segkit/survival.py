@@ -32,6 +32,7 @@ Definitions (``as_of`` is an exclusive cut-off date, as in the period reports):
 
 from __future__ import annotations
 
+import warnings
 from collections.abc import Sequence
 from dataclasses import dataclass
 from datetime import date, datetime
@@ -39,7 +40,8 @@ from typing import Literal, TypeAlias
 
 import numpy as np
 import pandas as pd
-from lifelines import KaplanMeierFitter
+from lifelines import BreslowFlemingHarringtonFitter, KaplanMeierFitter, NelsonAalenFitter
+from lifelines.exceptions import ApproximationWarning, StatError
 from lifelines.utils import median_survival_times
 from scipy.stats import chi2
 
@@ -122,10 +124,54 @@ def kaplan_meier(
     out: dict[str, KaplanMeierFitter] = {}
     for label in sorted(groups.unique()):
         part = frame[groups == label]
-        out[label] = KaplanMeierFitter(alpha=alpha).fit(
-            part["duration"], part["observed"], entry=part["entry"], label=label
-        )
+        args = (part["duration"], part["observed"])
+        try:
+            out[label] = KaplanMeierFitter(alpha=alpha).fit(*args, entry=part["entry"], label=label)
+        except StatError:
+            # Late entry can empty the early risk set (the first quarter of a window: few
+            # subscriptions from time 0, many entering later), where Kaplan-Meier hits 0 and is
+            # undefined after; the Breslow-Fleming-Harrington estimate, exp(-Nelson-Aalen),
+            # stays defined. Callers tell the two apart with :func:`is_fallback`.
+            out[label] = _Fallback(alpha=alpha).fit(*args, entry=part["entry"], label=label)
     return out
+
+
+class _Fallback(BreslowFlemingHarringtonFitter):
+    """S(t) = exp(-H(t)) with H the plain Nelson-Aalen sum of d_i / n_i over event times.
+
+    lifelines' own Breslow-Fleming-Harrington uses the "smoothed" Nelson-Aalen increments,
+    which count late entrants at their entry time as if they were events; with late entry that
+    is wrong, so the unsmoothed estimator is used. Its median is read off the step curve
+    without lifelines' approximation warning (it would show as stderr text in the report).
+    """
+
+    def fit(
+        self, durations: pd.Series, event_observed: pd.Series, entry: pd.Series, label: str
+    ) -> _Fallback:
+        naf = NelsonAalenFitter(alpha=self.alpha, nelson_aalen_smoothing=False)
+        naf.fit(durations, event_observed=event_observed, entry=entry, label=label)
+        self._label = label
+        self.durations, self.event_observed, self.timeline = (
+            naf.durations,
+            naf.event_observed,
+            naf.timeline,
+        )
+        self.entry, self.event_table, self.weights = naf.entry, naf.event_table, naf.weights
+        self.survival_function_ = np.exp(-naf.cumulative_hazard_)
+        self.confidence_interval_ = np.exp(-naf.confidence_interval_)
+        self._estimation_method = self._estimate_name = "survival_function_"
+        return self
+
+    @property
+    def median_survival_time_(self) -> float:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", ApproximationWarning)
+            return float(super().median_survival_time_)
+
+
+def is_fallback(fitter: object) -> bool:
+    """True for a group whose curve is Breslow-Fleming-Harrington, not Kaplan-Meier."""
+    return isinstance(fitter, BreslowFlemingHarringtonFitter)
 
 
 def subscription_survival(

@@ -163,3 +163,26 @@ def test_churn_probability_by_hand() -> None:
     assert p[0] == pytest.approx(1 - s(15, np.exp(3.0)) / s(12, np.exp(3.0)))
     assert p[1] == pytest.approx(1 - s(8, np.exp(3.5)) / s(5, np.exp(3.5)))
     assert survival.weibull_hazard_ratios(params)["plan[pro]"] == pytest.approx(np.exp(-rho * 0.5))
+
+
+def test_late_entry_that_empties_the_risk_set_falls_back_to_bfh() -> None:
+    """One subscription from time 0 ends at 1 while three enter at 5: Kaplan-Meier drops to 0
+    at t=1 and is undefined for the later entries (lifelines raises). The fallback is
+    Breslow-Fleming-Harrington, S(t) = exp(-sum of d_i / n_i)."""
+    import math
+
+    frame = pd.DataFrame(
+        {
+            "duration": [1.0, 10, 12, 15],
+            "observed": [True, True, False, True],
+            "entry": [0.0, 5, 5, 5],
+        }
+    )
+    (fitter,) = survival.kaplan_meier(frame).values()
+    assert survival.is_fallback(fitter)
+    curve = fitter.survival_function_.iloc[:, 0]
+    # Risk sets: t=1 {1 of 1}; t=10 {1 of 3}; t=15 {1 of 1}.
+    assert curve.loc[1.0] == pytest.approx(math.exp(-1))
+    assert curve.loc[10.0] == pytest.approx(math.exp(-1 - 1 / 3))
+    assert curve.loc[15.0] == pytest.approx(math.exp(-1 - 1 / 3 - 1))
+    assert fitter.median_survival_time_ == 1.0  # exp(-1) < 0.5 from t = 1 on

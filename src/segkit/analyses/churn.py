@@ -266,6 +266,18 @@ class Churn:
                 "region and cohort need the customers table): those splits are left out."
             )
         fitters = {g: survival.kaplan_meier(lt, g) for g in groups}
+        fallback = sorted(
+            "overall" if g == "all" else f"{g} {label}"
+            for g, by_label in {"all": {"all": overall}, **fitters}.items()
+            for label, fitter in by_label.items()
+            if survival.is_fallback(fitter)
+        )
+        if fallback:
+            notes.append(
+                "Kaplan-Meier is undefined where late entries leave the early risk set too small "
+                f"(it reaches 0 before later entries); shown as Breslow-Fleming-Harrington: "
+                f"{', '.join(fallback)}."
+            )
         tables = {
             "medians": _median_table(fitters),
             "logrank": _logrank_table(lt, groups),
