@@ -53,9 +53,10 @@ class PeriodReport:
     def metrics(self) -> list[Metric]:
         return [m for s in self.sections for m in s.metrics]
 
-    def metrics_frame(self) -> pd.DataFrame:
-        """Every metric as a row: section, key, label, unit, value, previous, change."""
-        rows = [
+    def metric_records(self) -> list[dict[str, Any]]:
+        """Every metric as a plain record: section, key, label, unit, value, previous,
+        headline (what run records and the index store)."""
+        return [
             {
                 "section": s.name,
                 "key": m.key,
@@ -63,13 +64,19 @@ class PeriodReport:
                 "unit": m.unit,
                 "value": m.value,
                 "previous": m.previous,
-                "change": m.change,
                 "headline": m.headline,
             }
             for s in self.sections
             for m in s.metrics
         ]
-        return pd.DataFrame(rows)
+
+    def metrics_frame(self) -> pd.DataFrame:
+        """Every metric as a row, with its change from the previous period."""
+        frame = pd.DataFrame(self.metric_records())
+        if frame.empty:
+            return frame
+        frame.insert(6, "change", [m.change for m in self.metrics()])
+        return frame
 
 
 def run_period(dataset: Dataset, period: Period, plugins: PluginManager) -> PeriodReport:

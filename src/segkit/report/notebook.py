@@ -72,17 +72,8 @@ def write_metrics(report: PeriodReport, path: Path, show_ids: bool) -> None:
             for s in report.sections
         ],
         "metrics": [
-            {
-                "section": s.name,
-                "key": m.key,
-                "label": m.label,
-                "unit": m.unit,
-                "value": m.value,
-                "previous": m.previous,
-                "headline": id(m) in key,
-            }
-            for s in report.sections
-            for m in s.metrics
+            {**record, "headline": id(metric) in key}
+            for record, metric in zip(report.metric_records(), report.metrics(), strict=True)
         ],
     }
     path.write_text(json.dumps(record, indent=2, allow_nan=False), encoding="utf-8")
