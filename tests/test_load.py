@@ -198,7 +198,7 @@ def test_as_of_blanks_later_dates(tmp_path: Path) -> None:
         "A,pro,2023-01-01,2024-06-30,10\nA,basic,2024-05-01,,5\n",
     )
     ds = load(tmp_path)
-    rows = ds.as_of("subscriptions", datetime(2024, 4, 1).date())
+    rows = ds.engine.execute(ds.as_of("subscriptions", datetime(2024, 4, 1).date()))
     # The later subscription is not known yet; the first one's end is in the future.
     assert rows["plan"].tolist() == ["pro"]
     assert rows["end_date"].isna().all()

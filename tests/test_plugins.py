@@ -353,7 +353,8 @@ def test_as_of_tables_have_every_contract_column(dataset: Dataset) -> None:
     assert sorted(frame["customer_id"]) == ["A", "B", "F"]
     assert {"order_id", "margin", "cost", "channel"} <= set(frame.columns)
     assert frame["order_id"].isna().all()
-    orders = ctx.sql(f"SELECT count(order_id) AS n FROM {ctx.view('transactions')}")
+    tx = ctx.view("transactions")
+    orders = ctx.execute(tx.aggregate(n=tx.order_id.count()))
     assert int(orders["n"].iloc[0]) == 0
 
 
@@ -482,11 +483,12 @@ def test_requires_orders_analyses_and_skips_dependents_of_failures(
         "chain",
         """
         def period_total(ctx):
-            query = (
-                f"SELECT sum(amount) AS total FROM {ctx.view('transactions')} "
-                "WHERE date >= CAST(? AS TIMESTAMP)"
-            )
-            return float(ctx.sql(query, [ctx.period.start])["total"].iloc[0])
+            import ibis
+
+            tx = ctx.view("transactions")
+            start = ibis.timestamp(str(ctx.period.start))
+            total = tx.filter(tx.date >= start).aggregate(total=tx.amount.sum())
+            return float(ctx.execute(total)["total"].iloc[0])
 
         def double_base(ctx):
             return 2 * ctx.results["base"].data["value"]

@@ -1,8 +1,8 @@
 """Per-client features as of a period's end, shared by the segmentation analyses.
 
-Computed in one DuckDB query over the as-of data, one row per client with at least one
-transaction before the cut-off. Definitions (``end`` is the period's exclusive end; "year" is
-the twelve months ending at ``end``; amounts net of returns):
+Computed by the engine (DuckDB or Spark) as one Ibis expression over the as-of data, one row
+per client with a purchase before the cut-off. Definitions (``end`` is the period's exclusive
+end; "year" is the twelve months ending at ``end``; amounts net of returns):
 
 * ``first_purchase`` / ``last_purchase``: dates of the first and last row with amount > 0.
 * ``recency_days``: days from ``last_purchase`` to ``end``.
@@ -16,14 +16,18 @@ the twelve months ending at ``end``; amounts net of returns):
   measure of order regularity.
 * ``tenure_days``: days from ``signup_date`` (else ``first_purchase``) to ``end``.
 * ``yoy_growth``: ``revenue_year / revenue_prev_year - 1``; empty when the earlier year is <= 0.
-* ``nps_last`` / ``csat_mean``: last NPS answer and mean CSAT to date, when surveys exist.
+* ``nps_last`` / ``csat_mean``: last NPS answer (of several at the same last time, the highest)
+  and mean CSAT to date, when surveys exist.
 * plus every column of the customers table (region, acquisition_source, referrals ...).
 """
 
 from __future__ import annotations
 
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
+from segkit.data.engine import bit_count, bit_or
 from segkit.engine.context import PeriodContext
 from segkit.periods import Period, add_months
 
@@ -31,86 +35,99 @@ from segkit.periods import Period, add_months
 def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.DataFrame:
     """Features of every client as of the end of ``period`` (default ``ctx.period``). Cached."""
     p = period or ctx.period
-    return ctx.memo(("features", p.start, p.end), lambda: _compute(ctx, p))
+    return ctx.memo(("features", p.start, p.end), lambda: ctx.execute(features_expr(ctx, p)))
 
 
-def _compute(ctx: PeriodContext, p: Period) -> pd.DataFrame:
-    end = p.end
-    year_start = add_months(end, -12)
-    prev_year_start = add_months(end, -24)
-    month0 = year_start.year * 12 + year_start.month - 1
-    has_margin = "margin" in ctx.dataset.columns("transactions")
-    margin = "margin" if has_margin else "amount"
-    has_order = "order_id" in ctx.dataset.columns("transactions")
-    order = "coalesce(order_id, CAST(date::DATE AS VARCHAR))" if has_order else "date::DATE"
-    ts = "TIMESTAMP '{}'".format
-    in_year = f"date >= {ts(year_start)}"
-    in_period = f"date >= {ts(p.start)}"
-    # Orders are counted in a separate aggregation per (client, order) of the purchase rows,
-    # keeping only each order's last purchase date: several times faster at 10 M rows than
-    # count(DISTINCT ...) per window. The months of the year with a purchase travel as a 12-bit
-    # mask.
-    joins, extra = "", ""
-    if ctx.has("customers"):
-        joins += f" LEFT JOIN {ctx.view('customers', end)} cu USING (customer_id)"
-        extra += ", cu.* EXCLUDE (customer_id)"
-        start = "coalesce(cu.signup_date, c.first_purchase)"
-    else:
-        start = "c.first_purchase"
-    if ctx.has("surveys"):
-        joins += f"""
-            LEFT JOIN (
-                SELECT customer_id,
-                    arg_max(nps, date) FILTER (WHERE nps IS NOT NULL) AS nps_last,
-                    avg(csat) AS csat_mean
-                FROM {ctx.view("surveys", end)} s GROUP BY customer_id
-            ) sv USING (customer_id)"""
-        extra += ", sv.nps_last, sv.csat_mean"
+def _ts(day: object) -> ir.TimestampScalar:
+    return ibis.timestamp(pd.Timestamp(day).to_pydatetime())
+
+
+def features_expr(ctx: PeriodContext, p: Period) -> ir.Table:
+    """The Ibis expression of :func:`client_features`, ordered by ``customer_id``."""
+    end, year_start = p.end, add_months(p.end, -12)
     tx = ctx.view("transactions", end)
-    return ctx.sql(
-        f"""
-        WITH r AS (
-            SELECT customer_id,
-                min(date) FILTER (WHERE amount > 0)::DATE AS first_purchase,
-                max(date) FILTER (WHERE amount > 0)::DATE AS last_purchase,
-                coalesce(bit_count(bit_or(CASE WHEN amount > 0 AND {in_year}
-                    THEN 1 << (year(date) * 12 + month(date) - 1 - {month0}) END)), 0)::BIGINT
-                    AS active_months_year,
-                sum(amount) AS revenue_total,
-                coalesce(sum(amount) FILTER (WHERE {in_year}), 0) AS revenue_year,
-                coalesce(sum(amount) FILTER (
-                    WHERE date >= {ts(prev_year_start)} AND NOT {in_year}), 0)
-                    AS revenue_prev_year,
-                coalesce(sum(amount) FILTER (WHERE {in_period}), 0) AS revenue_period,
-                coalesce(sum({margin}) FILTER (WHERE {in_year}), 0) AS margin_year,
-                coalesce(sum({margin}) FILTER (WHERE {in_period}), 0) AS margin_period,
-                coalesce(sum(amount) FILTER (WHERE amount > 0 AND {in_year}), 0) AS gross_year
-            FROM {tx} t
-            GROUP BY customer_id
-            HAVING count(*) FILTER (WHERE amount > 0) > 0
-        ), o AS (
-            SELECT customer_id,
-                count(*) AS orders_total,
-                count(*) FILTER (WHERE last >= {ts(year_start)}) AS orders_year,
-                count(*) FILTER (WHERE last >= {ts(p.start)}) AS orders_period
-            FROM (
-                SELECT customer_id, {order} AS order_key, max(date) AS last
-                FROM {tx} t WHERE amount > 0 GROUP BY ALL
-            ) GROUP BY customer_id
-        ), c AS (
-            SELECT r.customer_id, first_purchase, last_purchase, orders_total, orders_year,
-                orders_period, r.* EXCLUDE (customer_id, first_purchase, last_purchase)
-            FROM r JOIN o USING (customer_id)
+    provided = ctx.dataset.columns("transactions")
+    margin = tx.margin if "margin" in provided else tx.amount
+    purchase = tx.amount > 0
+    in_year, in_period = tx.date >= _ts(year_start), tx.date >= _ts(p.start)
+    in_prev_year = (tx.date >= _ts(add_months(end, -24))) & ~in_year
+    # The months of the year with a purchase travel as a 12-bit mask.
+    month0 = year_start.year * 12 + year_start.month - 1
+    month_bit = ibis.literal(1, "int64") << (tx.date.year() * 12 + tx.date.month() - 1 - month0)
+    zero = ibis.literal(0.0)
+    r = (
+        tx.group_by("customer_id")
+        .aggregate(
+            first_purchase=tx.date.min(where=purchase).cast("date"),
+            last_purchase=tx.date.max(where=purchase).cast("date"),
+            active_months_year=bit_count(
+                bit_or(ibis.ifelse(purchase & in_year, month_bit, ibis.null("int64")))
+            )
+            .fill_null(0)
+            .cast("int64"),
+            revenue_total=tx.amount.sum(),
+            revenue_year=tx.amount.sum(where=in_year).fill_null(zero),
+            revenue_prev_year=tx.amount.sum(where=in_prev_year).fill_null(zero),
+            revenue_period=tx.amount.sum(where=in_period).fill_null(zero),
+            margin_year=margin.sum(where=in_year).fill_null(zero),
+            margin_period=margin.sum(where=in_period).fill_null(zero),
+            gross_year=tx.amount.sum(where=purchase & in_year).fill_null(zero),
+            n_purchase_rows=tx.count(where=purchase),
         )
-        SELECT c.* EXCLUDE (gross_year),
-            date_diff('day', c.last_purchase, DATE '{end.isoformat()}') AS recency_days,
-            CASE WHEN c.orders_year > 0 THEN c.gross_year / c.orders_year END AS avg_order_value,
-            CASE WHEN c.revenue_prev_year > 0
-                THEN c.revenue_year / c.revenue_prev_year - 1 END AS yoy_growth
-            {extra},
-            -- whole days elapsed, like a timedelta's .days (a signup at 10:00 is not a day)
-            CAST(floor((epoch({ts(end)}) - epoch({start})) / 86400) AS BIGINT) AS tenure_days
-        FROM c {joins}
-        ORDER BY customer_id
-        """
+        .filter(ibis._.n_purchase_rows > 0)
     )
+    # Orders are counted in a separate aggregation per (client, order) of the purchase rows,
+    # keeping each order's last purchase date: several times faster at 10 M rows than a
+    # distinct count per window.
+    bought = tx.filter(purchase)
+    day = bought.date.cast("date")
+    order = bought.order_id.fill_null(day.cast("string")) if "order_id" in provided else day
+    per_order = bought.group_by(bought.customer_id, order_key=order).aggregate(
+        last=bought.date.max()
+    )
+    o = per_order.group_by("customer_id").aggregate(
+        orders_total=per_order.count(),
+        orders_year=per_order.count(where=per_order.last >= _ts(year_start)),
+        orders_period=per_order.count(where=per_order.last >= _ts(p.start)),
+    )
+    c = r.join(o, "customer_id")
+    first = ["customer_id", "first_purchase", "last_purchase"]
+    out = c.select(
+        *first,
+        "orders_total",
+        "orders_year",
+        "orders_period",
+        *[n for n in r.columns if n not in (*first, "gross_year", "n_purchase_rows")],
+        recency_days=ibis.date(end).delta(c.last_purchase, unit="day"),
+        avg_order_value=ibis.ifelse(c.orders_year > 0, c.gross_year / c.orders_year, None),
+        yoy_growth=ibis.ifelse(
+            c.revenue_prev_year > 0, c.revenue_year / c.revenue_prev_year - 1, None
+        ),
+    )
+    start: ir.TimestampValue = out.first_purchase.cast("timestamp")
+    if ctx.has("customers"):
+        cu = ctx.view("customers", end)
+        out = out.left_join(cu, "customer_id").drop("customer_id_right")
+        start = out.signup_date.fill_null(out.first_purchase.cast("timestamp"))
+    if ctx.has("surveys"):
+        out = out.left_join(_survey_features(ctx.view("surveys", end)), "customer_id").drop(
+            "customer_id_right"
+        )
+    # Whole days elapsed, like a timedelta's .days (a signup at 10:00 is not a day); counted on
+    # calendar dates, so no time zone's daylight-saving hour shifts it.
+    part_day = ibis.ifelse(start.truncate("D") < start, 1, 0)
+    out = out.mutate(tenure_days=(ibis.date(end).delta(start.date(), unit="day") - part_day))
+    return out.order_by("customer_id")
+
+
+def _survey_features(surveys: ir.Table) -> ir.Table:
+    """Per client: the last NPS answer (highest of ties at the last time) and the mean CSAT."""
+    answered = surveys.filter(surveys.nps.notnull())
+    last = answered.group_by("customer_id").aggregate(at=answered.date.max())
+    nps = (
+        answered.join(last, [answered.customer_id == last.customer_id, answered.date == last.at])
+        .group_by("customer_id")
+        .aggregate(nps_last=ibis._.nps.max())
+    )
+    csat = surveys.group_by("customer_id").aggregate(csat_mean=surveys.csat.mean())
+    return csat.left_join(nps, "customer_id").select("customer_id", "nps_last", "csat_mean")

@@ -16,10 +16,12 @@ from __future__ import annotations
 
 import contextlib
 from dataclasses import dataclass, field
-from datetime import date
+from datetime import date, datetime
 from pathlib import Path
 
 import duckdb
+import ibis
+import ibis.expr.types as ir
 import pandas as pd
 
 from segkit.config import Config
@@ -35,13 +37,14 @@ from segkit.data.checks import (
     scalar,
 )
 from segkit.data.contract import TABLES, Column, Table
+from segkit.data.engine import Engine
 from segkit.data.files import (
     find_files,
     fingerprint,
     read_error,
     reader,
 )
-from segkit.errors import DataError
+from segkit.errors import DataError, SegkitError
 
 _TRUE = ("true", "t", "yes", "y", "1")
 
@@ -51,71 +54,90 @@ _FALSE = ("false", "f", "no", "n", "0")
 
 @dataclass
 class Dataset:
-    """A validated data folder, loaded into an in-memory DuckDB database.
+    """A validated set of contract tables, queried through an :class:`Engine`.
 
-    ``con`` holds one typed table per contract table present; :meth:`as_of` gives the rows known
-    before a cut-off.
+    With the DuckDB engine (the default) ``con`` is the in-memory DuckDB database holding one
+    typed table per contract table present; with Spark it is None and the tables are the
+    Spark session's. :meth:`as_of` gives the rows known before a cut-off, as an Ibis table.
     """
 
     folder: Path
     config: Config
-    con: duckdb.DuckDBPyConnection
+    con: duckdb.DuckDBPyConnection | None
     files: dict[str, Path] = field(default_factory=dict)
     fingerprint: str = ""
     #: Per table, the columns the data provides; the loaded table also has the contract's other
     #: columns, empty.
     provided: dict[str, tuple[str, ...]] = field(default_factory=dict)
+    engine: Engine = field(init=False)
+
+    def __post_init__(self) -> None:
+        if self.con is not None:
+            self.engine = Engine.duckdb(self.con)
 
     @property
     def tables(self) -> tuple[str, ...]:
-        return tuple(self.files)
+        return tuple(self.provided)
 
     def has(self, table: str) -> bool:
-        return table in self.files
+        return table in self.provided
+
+    def duckdb(self, what: str) -> duckdb.DuckDBPyConnection:
+        """The DuckDB connection, for ``what`` (a task only the embedded engine does)."""
+        if self.con is None:
+            raise SegkitError(
+                f"{what} needs the DuckDB engine; this config runs on {self.engine.name}"
+            )
+        return self.con
+
+    def count(self, table: str) -> int:
+        """Number of rows of ``table``."""
+        return int(self.engine.scalar(self.engine.table(table).count()))
 
     def date_range(self) -> tuple[date, date]:
         """First and last local date of the transactions."""
-        first, last = self.con.execute(
-            "SELECT min(date)::DATE, max(date)::DATE FROM transactions"
-        ).fetchone() or (None, None)
-        if first is None or last is None:
+        tx = self.engine.table("transactions")
+        span = self.engine.execute(
+            tx.aggregate(first=tx.date.min().cast("date"), last=tx.date.max().cast("date"))
+        )
+        first, last = span["first"].iloc[0], span["last"].iloc[0]
+        if pd.isna(first) or pd.isna(last):
             raise DataError(
                 "has no rows",
-                path=self.files["transactions"],
+                path=self.files.get("transactions", self.folder),
                 hint="export at least one transaction",
             )
-        return first, last
+        return pd.Timestamp(first).date(), pd.Timestamp(last).date()
 
     def store_cache(self, cache_dir: Path) -> None:
         """Keep the validated tables in ``cache_dir`` for later loads of the same inputs."""
-        cache.store(self.con, cache_dir, cache.cache_key(self.fingerprint), self.provided)
+        if self.con is not None:
+            cache.store(self.con, cache_dir, cache.cache_key(self.fingerprint), self.provided)
 
-    def as_of_sql(self, table: str, cutoff: date) -> str:
-        """SQL for the rows of ``table`` known before ``cutoff`` (exclusive).
+    def as_of(self, table: str, cutoff: date) -> ir.Table:
+        """The rows of ``table`` known before ``cutoff`` (exclusive), as an Ibis table.
 
         A row is kept when its event date (see the contract) is before the cut-off; its other
         dates on or after the cut-off are blanked, because they were not known yet (an active
         subscription's future end, a ticket resolved later).
         """
         spec = TABLES[table]
-        cut = f"TIMESTAMP '{cutoff.isoformat()}'"
-        cols = []
-        for (name,) in self.con.execute(
-            f"SELECT name FROM pragma_table_info('{table}')"
-        ).fetchall():
-            col = spec.column(name) if name in {c.name for c in spec.columns} else None
-            if col is not None and col.kind == "date" and name != spec.event:
-                cols.append(f'CASE WHEN "{name}" < {cut} THEN "{name}" END AS "{name}"')
-            else:
-                cols.append(f'"{name}"')
-        where = f'WHERE "{spec.event}" < {cut}' if spec.event else ""
-        if spec.event and not spec.column(spec.event).required:
-            where = f'WHERE "{spec.event}" IS NULL OR "{spec.event}" < {cut}'
-        return f"SELECT {', '.join(cols)} FROM {table} {where}"
-
-    def as_of(self, table: str, cutoff: date) -> pd.DataFrame:
-        """The rows of ``table`` known before ``cutoff``, as a DataFrame."""
-        return self.con.execute(self.as_of_sql(table, cutoff)).df()
+        t = self.engine.table(table)
+        cut = ibis.timestamp(datetime(cutoff.year, cutoff.month, cutoff.day))
+        dates = {c.name for c in spec.columns if c.kind == "date" and c.name != spec.event}
+        blanked = {
+            name: ibis.ifelse(t[name] < cut, t[name], ibis.null(t[name].type()))
+            for name in t.columns
+            if name in dates
+        }
+        if blanked:
+            t = t.mutate(**blanked)
+        if spec.event:
+            known = t[spec.event] < cut
+            if not spec.column(spec.event).required:
+                known = t[spec.event].isnull() | known
+            t = t.filter(known)
+        return t
 
     def columns(self, table: str) -> list[str]:
         """The columns the data provides for ``table`` (contract columns it lacks are NULL)."""

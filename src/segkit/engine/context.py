@@ -7,10 +7,11 @@ from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar, cast
 
-import duckdb
+import ibis.expr.types as ir
 import pandas as pd
 
 from segkit.config import Config
+from segkit.data.engine import Engine
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Section
 from segkit.periods import Period
@@ -25,8 +26,10 @@ T = TypeVar("T")
 class PeriodContext:
     """The inputs of one analysis for one period.
 
-    Data access goes through :meth:`table` / :meth:`sql`, which only return rows known before
-    the cut-off (``period.end`` unless stated), so an analysis cannot look ahead by accident.
+    Data access goes through :meth:`view` (an Ibis table, aggregated on the engine and run
+    with :meth:`execute`) and :meth:`table` (small tables in pandas), which only show rows
+    known before the cut-off (``period.end`` unless stated), so an analysis cannot look ahead
+    by accident.
     Both show every column of the contract table: an optional column the data lacks is there,
     typed, with only NULLs, so an analysis can be written against the contract alone.
     """
@@ -48,21 +51,23 @@ class PeriodContext:
         return self.period.previous()
 
     @property
-    def con(self) -> duckdb.DuckDBPyConnection:
-        return self.dataset.con
+    def engine(self) -> Engine:
+        return self.dataset.engine
 
     def has(self, table: str) -> bool:
         return self.dataset.has(table)
 
     def table(self, name: str, cutoff: date | None = None) -> pd.DataFrame:
-        """Rows of ``name`` known before ``cutoff`` (default: the period's end).
+        """Rows of ``name`` known before ``cutoff`` (default: the period's end), in pandas.
 
-        Cached across the analyses of a run; each call returns a copy, so an analysis that
-        changes its frame cannot change what the analyses after it see.
+        For the small tables (subscriptions, surveys, tickets ...); aggregate transactions with
+        :meth:`view` and :meth:`execute` instead. Cached across the analyses of a run; each
+        call returns a copy, so an analysis that changes its frame cannot change what the
+        analyses after it see.
         """
         key = (name, cutoff or self.period.end)
         if key not in self._cache:
-            self._cache[key] = self.sql(f"SELECT * FROM {self.view(name, key[1])} AS t")
+            self._cache[key] = self.execute(self.view(name, key[1]))
         return self._cache[key].copy()
 
     def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
@@ -71,10 +76,10 @@ class PeriodContext:
             self._cache[key] = compute()
         return cast(T, self._cache[key])
 
-    def view(self, name: str, cutoff: date | None = None) -> str:
-        """SQL of the as-of rows of ``name``, to use as a sub-query in :meth:`sql`."""
-        return f"({self.dataset.as_of_sql(name, cutoff or self.period.end)})"
+    def view(self, name: str, cutoff: date | None = None) -> ir.Table:
+        """The as-of rows of ``name`` as an Ibis table, to aggregate with :meth:`execute`."""
+        return self.dataset.as_of(name, cutoff or self.period.end)
 
-    def sql(self, query: str, params: list[Any] | None = None) -> pd.DataFrame:
-        """Run a DuckDB query; build its FROM clauses with :meth:`view`."""
-        return self.con.execute(query, params or []).df()
+    def execute(self, expr: ir.Table) -> pd.DataFrame:
+        """Run an Ibis expression on the dataset's engine (DuckDB or Spark); a DataFrame."""
+        return self.engine.execute(expr)

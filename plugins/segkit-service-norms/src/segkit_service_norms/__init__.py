@@ -40,6 +40,7 @@ from collections.abc import Callable, Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -243,17 +244,11 @@ class ServiceNorms:
     ) -> pd.DataFrame:
         """Per client with rows in ``period``: tier, active, net revenue, expected cost."""
         tx = ctx.view("transactions", period.end)
-        frame = ctx.sql(
-            f"""
-            SELECT customer_id,
-                   sum(amount) AS net_revenue,
-                   count(*) FILTER (WHERE amount > 0) > 0 AS active
-            FROM {tx} t
-            WHERE date >= CAST(? AS TIMESTAMP)
-            GROUP BY customer_id
-            ORDER BY customer_id
-            """,
-            [period.start],
+        tx = tx.filter(tx.date >= ibis.timestamp(str(period.start)))
+        frame = ctx.execute(
+            tx.group_by("customer_id")
+            .aggregate(net_revenue=tx.amount.sum(), active=tx.count(where=tx.amount > 0) > 0)
+            .order_by("customer_id")
         )
         tiers = pd.Series(pd.NA, index=frame.index, dtype="string")
         if ctx.has("customers") and tier_column in ctx.dataset.columns("customers"):
