@@ -210,3 +210,49 @@ def test_fingerprint_changes_with_content(tmp_path: Path) -> None:
     assert load(tmp_path).fingerprint == first
     write(tmp_path, "transactions.csv", HEADER + "A,2024-01-05,2\n")
     assert load(tmp_path).fingerprint != first
+
+
+# -- a DuckDB database as the source ----------------------------------------------------------
+def _database(folder: Path) -> None:
+    import duckdb
+
+    with duckdb.connect(str(folder / "shop.duckdb")) as con:
+        con.execute(
+            "CREATE TABLE transactions AS SELECT * FROM (VALUES "
+            "('A', TIMESTAMP '2024-01-05 10:00', 10.5), ('B', TIMESTAMP '2024-02-05', -2.0)) "
+            "t(customer_id, date, amount)"
+        )
+        con.execute(
+            "CREATE TABLE clients AS SELECT * FROM (VALUES ('A', 'North'), ('B', NULL)) "
+            "t(customer_id, region)"
+        )
+        con.execute(
+            "CREATE TABLE bad AS SELECT * FROM (VALUES ('A', 'x'), ('B', '2024-01-01'), "
+            "('C', 'never')) t(customer_id, signup_date)"
+        )
+
+
+def test_tables_read_from_a_duckdb_database(tmp_path: Path) -> None:
+    _database(tmp_path)
+    config = parse_config(
+        {"tables": {"transactions": "shop.duckdb", "customers": "shop.duckdb:clients"}}
+    )
+    ds = load(tmp_path, config)
+    tx = ds.con.execute("SELECT customer_id, amount FROM transactions ORDER BY 1").fetchall()
+    assert tx == [("A", 10.5), ("B", -2.0)]
+    regions = ds.con.execute("SELECT customer_id, region FROM customers ORDER BY 1").fetchall()
+    assert regions == [("A", "North"), ("B", None)]
+    # The database file is an input: its bytes are in the fingerprint (once).
+    assert ds.fingerprint and ds.files["customers"] == ds.files["transactions"]
+
+
+def test_database_errors_name_the_table_and_its_rows(tmp_path: Path) -> None:
+    _database(tmp_path)
+    missing = error_of(tmp_path, parse_config({"tables": {"transactions": "shop.duckdb:sales"}}))
+    assert "has no table 'sales'" in str(missing) and "bad, clients, transactions" in str(missing)
+    config = parse_config(
+        {"tables": {"transactions": "shop.duckdb", "customers": "shop.duckdb:bad"}}
+    )
+    err = error_of(tmp_path, config)
+    # Rows of a table are numbered from 1: 'x' and 'never' are rows 1 and 3.
+    assert (err.column, err.rows, err.examples) == ("signup_date", [1, 3], ["x", "never"])

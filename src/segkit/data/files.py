@@ -27,7 +27,7 @@ def fingerprint(paths: Iterable[Path], config: Config) -> str:
     """SHA-256 over the data files' bytes and the config file: same inputs, same fingerprint."""
     digest = hashlib.sha256()
     extra = [config.source] if config.source else []
-    for path in sorted([*paths, *extra]):
+    for path in sorted({*paths, *extra}):  # a database file may hold several tables
         digest.update(path.name.encode())
         with path.open("rb") as fh:
             for chunk in iter(lambda: fh.read(1 << 20), b""):
@@ -46,7 +46,7 @@ def find_files(folder: Path, config: Config) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for name in TABLES:
         if name in config.tables:
-            path = folder / config.tables[name]
+            path = folder / config.tables[name].partition(":")[0]
             if not os.path.lexists(path):
                 raise DataError(
                     f"file for table '{name}' not found (set in config 'tables')", path=path
@@ -105,6 +105,11 @@ def sql_text(value: str) -> str:
     return "'" + value.replace("'", "''") + "'"
 
 
+def quote_name(name: str) -> str:
+    """``name`` as a quoted SQL identifier."""
+    return '"' + name.replace('"', '""') + '"'
+
+
 def csv_header(path: Path) -> tuple[str, list[str]]:
     """The delimiter and column names of a CSV file, read from its header line.
 
@@ -144,6 +149,20 @@ def check_header(names: list[str], path: Path) -> None:
                 column=name,
                 hint="remove or rename one of them; segkit cannot tell which one holds the data",
             )
+
+
+#: Files that are DuckDB databases: ``tables: {transactions: shop.duckdb}`` reads the table of
+#: that name in it, ``shop.duckdb:sales`` the table ``sales``.
+DATABASE_SUFFIXES = (".duckdb", ".db")
+
+
+def is_database(path: Path) -> bool:
+    return path.suffix.lower() in DATABASE_SUFFIXES
+
+
+def database_table(table: str, config: Config) -> str:
+    """The table inside the database file that holds contract table ``table``."""
+    return config.tables.get(table, "").partition(":")[2] or table
 
 
 def reader(path: Path, row_numbers: bool = False) -> str:

@@ -39,10 +39,14 @@ from segkit.data.checks import (
 from segkit.data.contract import TABLES, Column, Table
 from segkit.data.engine import Engine
 from segkit.data.files import (
+    database_table,
     find_files,
     fingerprint,
+    is_database,
+    quote_name,
     read_error,
     reader,
+    sql_text,
 )
 from segkit.errors import DataError, SegkitError
 
@@ -187,7 +191,21 @@ def _load_table(
                 path=path,
                 hint=f"export the {spec.name} table with a header row and data",
             )
-        raw = con.sql(f"SELECT * FROM {reader(path)}")
+        if is_database(path):
+            con.execute(f"ATTACH {sql_text(str(path))} AS _source (READ_ONLY)")
+            inner = database_table(spec.name, config)
+            names = {n for (n,) in con.execute("SHOW TABLES FROM _source").fetchall()}
+            if inner not in names:
+                raise DataError(
+                    f"has no table '{inner}' for the {spec.name} table",
+                    path=path,
+                    hint=f"its tables are {', '.join(sorted(names)) or '(none)'}; name the one "
+                    f"to read as 'tables: {{{spec.name}: {path.name}:<table>}}' in segkit.yaml",
+                )
+            table = whole = f"_source.{quote_name(inner)}"
+        else:
+            whole = reader(path)
+        raw = con.sql(f"SELECT * FROM {whole}")
         source_columns = raw.columns
         source_types = {c: str(t) for c, t in zip(raw.columns, raw.dtypes, strict=True)}
     except duckdb.Error as exc:
@@ -219,7 +237,9 @@ def _load_table(
             hint=f"the file has {', '.join(source_columns)}; rename the columns or map them "
             f"under 'columns: {{{spec.name}: {{your_name: {missing[0]}}}}}' in segkit.yaml",
         )
-    if path.suffix.lower() == ".parquet":  # row numbers from the file: no window needed
+    if is_database(path):  # rows of a table are numbered from 1, like a Parquet file's
+        line, source = "rowid + 1 AS _line, *", table
+    elif path.suffix.lower() == ".parquet":  # row numbers from the file: no window needed
         line = "file_row_number + 1 AS _line, * EXCLUDE (file_row_number)"
         source = reader(path, row_numbers=True)
     else:  # file lines: the header is line 1
@@ -267,7 +287,7 @@ def _load_table(
     select, provided = _final_columns(spec, list(renamed))
     # _typed was filled in file order and DuckDB keeps insertion order: no sort needed.
     con.execute(f"CREATE TABLE {spec.name} AS SELECT {', '.join(select)} FROM _typed")
-    con.execute("DROP TABLE _typed; DROP VIEW _raw")
+    con.execute("DROP TABLE _typed; DROP VIEW _raw; DETACH DATABASE IF EXISTS _source")
     return provided
 
 
