@@ -6,6 +6,7 @@ import duckdb
 import pandas as pd
 import pytest
 
+from segkit.data.engine import Engine
 from segkit.data.summarize import summarize
 
 
@@ -93,11 +94,15 @@ def test_calibration_and_holdout(transactions: pd.DataFrame) -> None:
     )
 
 
-def test_accepts_a_duckdb_relation(transactions: pd.DataFrame) -> None:
-    relation = duckdb.connect().from_df(transactions)
+@pytest.mark.parametrize("calibration_end", [None, "2024-02-05"])
+def test_accepts_an_ibis_table(transactions: pd.DataFrame, calibration_end: str | None) -> None:
+    # A table of the engine's backend (as the analyses pass their as-of view), not a frame.
+    con = duckdb.connect()
+    con.execute("CREATE TABLE transactions AS SELECT * FROM transactions")
+    table = Engine.duckdb(con).table("transactions")
     pd.testing.assert_frame_equal(
-        summarize(relation, as_of="2024-03-01", unit="D"),
-        summarize(transactions, as_of="2024-03-01", unit="D"),
+        summarize(table, as_of="2024-03-01", unit="D", calibration_end=calibration_end),
+        summarize(transactions, as_of="2024-03-01", unit="D", calibration_end=calibration_end),
     )
 
 

@@ -74,7 +74,8 @@ def window_start(ctx: PeriodContext, setting: Any) -> date | None:
     if setting is None or str(setting).lower() == "none":
         return None
     if str(setting).lower() == "auto":
-        first = ctx.sql(f"SELECT min(date)::DATE AS d FROM {ctx.view('transactions')} t")["d"]
+        tx = ctx.view("transactions")
+        first = ctx.execute(tx.aggregate(d=tx.date.min().cast("date")))["d"]
         return None if first.isna().all() else pd.Timestamp(first.iloc[0]).date()
     try:
         return pd.Timestamp(str(setting)).date()

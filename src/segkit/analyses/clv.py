@@ -38,7 +38,8 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any, TypeVar
 
-import duckdb
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -46,7 +47,7 @@ from matplotlib.figure import Figure
 from segkit import survival
 from segkit.analyses.churn import ContractModel, contract_model
 from segkit.analyses.options import number
-from segkit.data.summarize import UNIT_DAYS, Unit, summarize
+from segkit.data.summarize import UNIT_DAYS, Unit, purchase_days, summarize
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -92,10 +93,8 @@ def fit_purchases(ctx: PeriodContext, cutoff: date, model_name: str) -> Purchase
     return ctx.memo(("clv_fit", cutoff, model_name), lambda: _fit(ctx, cutoff, model_name))
 
 
-def _transactions(ctx: PeriodContext, cutoff: date) -> duckdb.DuckDBPyRelation:
-    return ctx.con.sql(
-        f"SELECT customer_id, date, amount FROM {ctx.view('transactions', cutoff)} t"
-    )
+def _transactions(ctx: PeriodContext, cutoff: date) -> ir.Table:
+    return ctx.view("transactions", cutoff).select("customer_id", "date", "amount")
 
 
 def _attempt(fit: Callable[[], F], what: str, problems: list[str]) -> F | None:
@@ -167,11 +166,10 @@ def margin_rate(ctx: PeriodContext, setting: Any) -> tuple[float, str]:
         return rate, "set in the config"
     if "margin" not in ctx.dataset.columns("transactions"):
         return 1.0, "no margin column: revenue is used (margin rate 1)"
-    row = ctx.sql(
-        f"SELECT sum(margin) AS m, sum(amount) AS a FROM {ctx.view('transactions')} t "
-        "WHERE amount > 0"
-    )
-    m, a = float(row["m"].iloc[0] or 0), float(row["a"].iloc[0] or 0)
+    sales = ctx.view("transactions").filter(ibis._.amount > 0)
+    row = ctx.execute(sales.aggregate(m=sales.margin.sum(), a=sales.amount.sum()))
+    # A sum over no rows is NULL (NaN or None, depending on the engine): taken as 0.
+    m, a = row[["m", "a"]].fillna(0.0).astype(float).iloc[0]
     if a <= 0 or m <= 0:
         return 1.0, "margin total not positive: revenue is used (margin rate 1)"
     return m / a, "total margin / total amount of purchases in the data"
@@ -664,7 +662,7 @@ def holdout_test(
     cum = cumulative_purchases(
         model, cal["frequency_cal"], cal["recency_cal"], cal["T_cal"], months, UNIT_DAYS[UNIT]
     ).sum(0)
-    actual = _holdout_actual(tx, cal["customer_id"], split, end, months)
+    actual = _holdout_actual(ctx, tx, cal["customer_id"], split, end, months)
     cumulative = pd.DataFrame(
         {"month": np.arange(1, months + 1), "actual": actual, "predicted": cum}
     )
@@ -700,7 +698,8 @@ def holdout_test(
 
 
 def _holdout_actual(
-    tx: duckdb.DuckDBPyRelation,
+    ctx: PeriodContext,
+    tx: ir.Table,
     customers: pd.Series,
     split: date,
     end: date,
@@ -708,19 +707,16 @@ def _holdout_actual(
 ) -> np.ndarray:
     """Cumulative purchase days of the calibration clients at each month end of the holdout.
 
-    A purchase day is a day with a positive net amount, as in :func:`summarize`; month m ends
-    ``m x 30.4375`` days after the split, as in the model's prediction.
+    A purchase day is a day with a positive net amount (:func:`purchase_days`, as in
+    :func:`summarize`); month m ends ``m x 30.4375`` days after the split, as in the model's
+    prediction.
     """
-    rel = tx.query(
-        "t",
-        f"""
-        SELECT customer_id, date_diff('day', DATE '{split}', CAST(date AS DATE)) AS offset_days
-        FROM t WHERE date >= DATE '{split}' AND date < DATE '{end}'
-        GROUP BY ALL HAVING sum(amount) > 0
-        """,
+    p = purchase_days(tx, end)
+    start = ibis.date(split)
+    holdout = p.filter(p.day >= start).select(
+        "customer_id", offset_days=p.day.delta(start, unit="day")
     )
-    assert rel is not None  # a SELECT always yields a relation
-    frame = rel.df()
+    frame = ctx.execute(holdout)
     days = frame.loc[frame["customer_id"].isin(customers), "offset_days"].to_numpy()
     edges = np.arange(1, months + 1) * 30.4375
     return np.searchsorted(np.sort(days), edges, side="left").astype(float)
