@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable
 from datetime import date
@@ -22,6 +23,7 @@ from segkit.analyses.scorecard import (
     rerate,
 )
 from segkit.api import open_data
+from segkit.data.engine import Engine
 from segkit.engine.analysis import Section
 from segkit.engine.context import PeriodContext
 from segkit.errors import ConfigError, SegkitError
@@ -115,8 +117,8 @@ def test_rerate_after_a_deal(value_data: Callable[..., Path], tmp_path: Path) ->
     assert r.new_score == pytest.approx(81 + 1 / 3)
     assert (r.period, r.rated_clients) == ("2024-Q4", 5)
     # The deal was never written to the data: E's revenue is back to 100.
-    total = dataset.con.execute("SELECT sum(amount) FROM transactions WHERE customer_id = 'E'")
-    assert total.fetchone() == (100.0,)
+    tx = dataset.engine.table("transactions")
+    assert dataset.engine.scalar(tx.filter(tx.customer_id == "E").amount.sum()) == 100.0
     record = json.loads(log.read_text().splitlines()[0])
     assert record["reason"] == "framework contract"
     assert (record["old_grade"], record["new_grade"]) == ("D", "A")
@@ -137,6 +139,16 @@ def test_section_shows_the_re_ratings_of_its_period(value_data: Callable[..., Pa
 def test_rerate_of_an_unknown_customer(value_data: Callable[..., Path]) -> None:
     with pytest.raises(SegkitError, match="'Z' is not in the data"):
         rerate(open_data(value_data()), "Z", "deal", date(2024, 12, 1), 10, "x")
+
+
+def test_rerate_needs_the_duckdb_engine(value_data: Callable[..., Path], tmp_path: Path) -> None:
+    # A dataset as the Spark loader gives it: no DuckDB connection, the tables on another engine.
+    dataset = open_data(value_data())
+    on_spark = dataclasses.replace(dataset, con=None)
+    on_spark.engine = Engine("spark", dataset.engine.backend)
+    with pytest.raises(SegkitError, match="re-rating a client .* needs the DuckDB engine"):
+        rerate(on_spark, "E", "deal", date(2024, 12, 20), 10, "x", log=tmp_path / "log")
+    assert not (tmp_path / "log").exists()
 
 
 def test_ratings_log_skips_a_torn_line(tmp_path: Path) -> None:

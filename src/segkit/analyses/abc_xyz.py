@@ -22,17 +22,20 @@ amounts in the report currency):
   (``xyz_reason = new``): too little history to call regular. A client without purchases in the
   window (returns only) is Z (``xyz_reason = no purchases``).
 
-The per-period series is aggregated in DuckDB: CV comes from the sum and the sum of squares of
-the non-empty periods, with the empty ones entering through the count of observed periods.
+The per-period series is aggregated by the engine (DuckDB or Spark), which returns one row per
+client: CV comes from the sum and the sum of squares of the non-empty periods, with the empty
+ones entering through the count of observed periods.
 """
 
 from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
+from datetime import date, datetime
 from typing import Any, Self
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -173,7 +176,7 @@ def _numbers(value: object, n: int, key: str) -> list[float]:
     return [float(v) for v in value]
 
 
-# -- the per-client inputs, aggregated in DuckDB -------------------------------------------------
+# -- the per-client inputs, aggregated by the engine ---------------------------------------------
 def period_activity(
     ctx: PeriodContext, period: Period, window_months: int = 12, grain: str = "month"
 ) -> pd.DataFrame:
@@ -193,40 +196,51 @@ def _activity(ctx: PeriodContext, end: date, window_months: int, grain: str) -> 
     step = _GRAIN_MONTHS[grain]
     n = window_months // step
     month0 = start.year * 12 + start.month - 1
-    margin = "margin" if "margin" in ctx.dataset.columns("transactions") else "amount"
+    tx = ctx.view("transactions", end)
+    margin = tx.margin if "margin" in ctx.dataset.columns("transactions") else tx.amount
+    purchase = tx.amount > 0
+
+    def bucket_of(when: ir.TimestampValue) -> ir.IntegerValue:
+        """Index of the window's period containing ``when`` (negative before the window)."""
+        return (when.year() * 12 + when.month() - 1 - month0) // step
+
     # Bucket = index of the client's period in the window (NULL before it); one scan of the
     # as-of rows gives the per-bucket sums and the first purchase ever.
-    bucket = f"(year(date) * 12 + month(date) - 1 - {month0}) // {step}"
-    return ctx.sql(
-        f"""
-        WITH b AS (
-            SELECT customer_id,
-                   CASE WHEN date >= TIMESTAMP '{start.isoformat()}' THEN {bucket} END AS bucket,
-                   sum(amount) AS revenue,
-                   sum({margin}) AS margin,
-                   coalesce(sum(amount) FILTER (WHERE amount > 0), 0) AS gross,
-                   min(date) FILTER (WHERE amount > 0) AS first_purchase
-            FROM {ctx.view("transactions", end)} t
-            GROUP BY ALL
-        ), c AS (
-            SELECT customer_id,
-                   sum(revenue) FILTER (WHERE bucket IS NOT NULL) AS revenue,
-                   sum(margin) FILTER (WHERE bucket IS NOT NULL) AS margin,
-                   count(*) FILTER (WHERE bucket IS NOT NULL AND gross > 0) AS active,
-                   coalesce(sum(gross) FILTER (WHERE bucket IS NOT NULL), 0) AS gross,
-                   coalesce(sum(gross * gross) FILTER (WHERE bucket IS NOT NULL), 0) AS gross_sq,
-                   min(first_purchase) AS first_purchase
-            FROM b GROUP BY customer_id
-            HAVING count(*) FILTER (WHERE bucket IS NOT NULL) > 0
-        )
-        SELECT customer_id, revenue, coalesce(margin, revenue) AS margin, active, gross,
-               gross_sq,
-               CAST({n} - greatest(0, least({n},
-                   (year(first_purchase) * 12 + month(first_purchase) - 1 - {month0}) // {step}
-               )) AS INTEGER) AS observed
-        FROM c ORDER BY customer_id
-        """
+    in_window = tx.date >= ibis.timestamp(datetime(start.year, start.month, start.day))
+    b = tx.group_by(
+        tx.customer_id, bucket=ibis.ifelse(in_window, bucket_of(tx.date), ibis.null("int64"))
+    ).aggregate(
+        revenue=tx.amount.sum(),
+        margin=margin.sum(),
+        gross=tx.amount.sum(where=purchase).fill_null(0.0),
+        first_purchase=tx.date.min(where=purchase),
     )
+    seen = b.bucket.notnull()
+    c = (
+        b.group_by("customer_id")
+        .aggregate(
+            revenue=b.revenue.sum(where=seen),
+            margin=b.margin.sum(where=seen),
+            active=b.count(where=seen & (b.gross > 0)),
+            gross=b.gross.sum(where=seen),
+            gross_sq=(b.gross * b.gross).sum(where=seen),
+            first_purchase=b.first_purchase.min(),
+            periods=b.count(where=seen),
+        )
+        .filter(ibis._.periods > 0)
+    )
+    # Observed: the periods from the first purchase's on; none for a client who never bought.
+    observed = n - ibis.greatest(0, ibis.least(n, bucket_of(c.first_purchase).fill_null(n)))
+    per_client = c.select(
+        c.customer_id,
+        c.revenue,
+        c.margin.fill_null(c.revenue).name("margin"),
+        c.active,
+        c.gross,
+        c.gross_sq,
+        observed.cast("int32").name("observed"),
+    )
+    return ctx.execute(per_client.order_by("customer_id"))
 
 
 def coefficient_of_variation(gross: np.ndarray, gross_sq: np.ndarray, n: np.ndarray) -> np.ndarray:

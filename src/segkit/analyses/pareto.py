@@ -24,8 +24,10 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
+from datetime import datetime
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -89,24 +91,23 @@ def lorenz_curve(values: np.ndarray) -> pd.DataFrame:
 
 
 def client_values(ctx: PeriodContext, period: Period, basis: str, window: str) -> pd.DataFrame:
-    """Per-client gross purchases, returns and net value in the window ending with ``period``."""
+    """Per-client gross purchases, returns and net value in the window ending with ``period``.
+
+    ``orders`` counts distinct purchases: an order id, or the row's time when it has none.
+    Highest net value first, ties by customer id.
+    """
     start = period.start if window == "period" else add_months(period.end, -12)
-    col = "amount" if basis == "revenue" else "margin"
     tx = ctx.view("transactions", period.end)
-    return ctx.sql(
-        f"""
-        SELECT customer_id,
-               sum({col}) AS net,
-               sum({col}) FILTER (WHERE amount > 0) AS gross,
-               coalesce(sum({col}) FILTER (WHERE amount < 0), 0) AS returns,
-               count(DISTINCT coalesce(order_id, CAST(date AS VARCHAR))) FILTER (WHERE amount > 0)
-                   AS orders
-        FROM {tx} t
-        WHERE date >= TIMESTAMP '{start.isoformat()}'
-        GROUP BY customer_id
-        ORDER BY net DESC, customer_id
-        """
+    tx = tx.filter(tx.date >= ibis.timestamp(datetime(start.year, start.month, start.day)))
+    value = tx.amount if basis == "revenue" else tx.margin
+    purchase = tx.amount > 0
+    per_client = tx.group_by("customer_id").aggregate(
+        net=value.sum(),
+        gross=value.sum(where=purchase),
+        returns=value.sum(where=tx.amount < 0).fill_null(0.0),
+        orders=tx.order_id.fill_null(tx.date.cast("string")).nunique(where=purchase),
     )
+    return ctx.execute(per_client.order_by([ibis.desc("net"), "customer_id"]))
 
 
 class Pareto:

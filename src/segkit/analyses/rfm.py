@@ -251,15 +251,9 @@ def _scored(ctx: PeriodContext, seg: RfmSegmenter, period: Period) -> pd.DataFra
 
 def _returns_only(ctx: PeriodContext) -> int:
     """Clients whose rows before the period end are all returns (amount <= 0)."""
-    row = ctx.sql(
-        f"""
-        SELECT count(*) AS n FROM (
-            SELECT customer_id FROM {ctx.view("transactions")} t
-            GROUP BY customer_id HAVING max(amount) <= 0
-        )
-        """
-    )
-    return int(row["n"].iloc[0])
+    tx = ctx.view("transactions")
+    clients = tx.group_by("customer_id").aggregate(top=tx.amount.max())
+    return int(ctx.engine.scalar(clients.filter(clients.top <= 0).count()))
 
 
 def segment_table(clients: pd.DataFrame) -> pd.DataFrame:

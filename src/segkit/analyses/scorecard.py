@@ -55,6 +55,7 @@ from datetime import UTC, date, datetime
 from pathlib import Path
 from typing import Any, Self
 
+import duckdb
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -439,27 +440,23 @@ def rerate(
     """Re-grade ``customer_id`` at once after ``event`` (e.g. a deal of ``amount``) on ``as_of``.
 
     See the module docstring for the method. The re-rating is appended to ``log`` (default: the
-    scorecard's ``ratings_log``) and returned. The dataset's files and tables are not changed.
+    scorecard's ``ratings_log``) and returned. The dataset's files and tables are not changed:
+    the deal lives in a DuckDB transaction that is rolled back, so this needs the DuckDB engine
+    (on Spark it raises :class:`SegkitError`).
     """
     if not event.strip() or not reason.strip():
         raise SegkitError("give the event and the reason of the re-rating")
     for what, value in (("amount", amount), ("margin", margin)):
         if value is not None and not math.isfinite(value):
             raise SegkitError(f"the {what} must be a finite number, got {value!r}")
+    con = dataset.duckdb("re-rating a client (segkit rate)")
     settings = dataset_settings(dataset)
-    known = dataset.con.execute(
-        "SELECT count(*) FROM transactions WHERE customer_id = ?", [customer_id]
-    ).fetchone()
-    in_customers = (
-        dataset.has("customers")
-        and (
-            dataset.con.execute(
-                "SELECT count(*) FROM customers WHERE customer_id = ?", [customer_id]
-            ).fetchone()
-            or (0,)
-        )[0]
+    known = any(
+        _rows_of(dataset, table, customer_id)
+        for table in ("transactions", "customers")
+        if dataset.has(table)
     )
-    if not (known and known[0]) and not in_customers:
+    if not known:
         raise SegkitError(
             f"customer {customer_id!r} is not in the data (identifiers are case-sensitive)"
         )
@@ -471,11 +468,10 @@ def rerate(
     old = fit_and_rate(rule, before)
     old_row = old[old["customer_id"] == customer_id]
 
-    con = dataset.con
     con.begin()
     try:
         if amount:
-            _insert_deal(dataset, customer_id, event, as_of, amount, margin)
+            _insert_deal(con, dataset, customer_id, event, as_of, amount, margin)
         after = rule.features(PeriodContext(dataset, period, {}), period)
     finally:
         con.rollback()
@@ -501,7 +497,14 @@ def rerate(
     return record
 
 
+def _rows_of(dataset: Dataset, table: str, customer_id: str) -> int:
+    """Number of rows of ``customer_id`` in ``table`` (all loaded rows, whatever their date)."""
+    t = dataset.engine.table(table)
+    return int(dataset.engine.scalar(t.filter(t.customer_id == customer_id).count()))
+
+
 def _insert_deal(
+    con: duckdb.DuckDBPyConnection,
     dataset: Dataset,
     customer_id: str,
     event: str,
@@ -522,9 +525,7 @@ def _insert_deal(
         values["margin"] = margin
     cols = ", ".join(f'"{c}"' for c in values)
     marks = ", ".join("?" for _ in values)
-    dataset.con.execute(
-        f"INSERT INTO transactions ({cols}) VALUES ({marks})", list(values.values())
-    )
+    con.execute(f"INSERT INTO transactions ({cols}) VALUES ({marks})", list(values.values()))
 
 
 # -- the section ------------------------------------------------------------------------------

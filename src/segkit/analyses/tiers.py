@@ -618,7 +618,7 @@ def _notes(ctx: PeriodContext, clients: pd.DataFrame, s: TierSettings) -> list[s
     columns: list[str] = []
     if ctx.has("customers"):
         # The as-of table's columns (contract columns included), without loading its rows.
-        columns = list(ctx.sql(f"SELECT * FROM {ctx.view('customers')} t LIMIT 0").columns)
+        columns = list(ctx.view("customers").columns)
     scales = [c for c in s.capacity_scales if c in columns]
     spend = int(clients["capacity_basis"].str.startswith("avg order").sum())
     if not scales:
