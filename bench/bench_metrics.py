@@ -48,7 +48,8 @@ def main() -> None:
         started = time.perf_counter()
         dataset = open_data(folder)
         load_seconds = time.perf_counter() - started
-        ids = dataset.con.execute("SELECT customer_id FROM customers").df()["customer_id"]
+        customers = dataset.engine.table("customers")
+        ids = dataset.engine.execute(customers.select("customer_id"))["customer_id"]
         tiers = Section(
             "tiers",
             "Tiers",
@@ -70,7 +71,7 @@ def main() -> None:
             total = 0.0
             for a in ANALYSES:
                 settings = dataset.config.analysis_settings(a.name, a.defaults)
-                ctx = PeriodContext(dataset, period, settings, {"tiers": tiers}, cache)
+                ctx = PeriodContext(dataset, period, settings, {"tiers": tiers}, _cache=cache)
                 t0 = time.perf_counter()
                 section = a.run(ctx)
                 dt = time.perf_counter() - t0

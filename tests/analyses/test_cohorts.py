@@ -70,7 +70,8 @@ def test_section_marks_incomplete_cells(tmp_path: Path) -> None:
 def test_retention_matrix_with_an_empty_cohort() -> None:
     # Cohorts 0 (2 customers), 1 (empty), 2 (1 customer); cut-off month index 3.
     sizes = pd.Series([2, 0, 1], index=[0, 1, 2])
-    active = pd.DataFrame({"cohort": [0, 0, 0, 2], "month": [0, 1, 2, 2]})
+    # One customer of cohort 0 buys in months 0, 1 and 2; cohort 2's buys in month 2.
+    active = pd.DataFrame({"cohort": [0, 0, 0, 2], "month": [0, 1, 2, 2], "customers": 1})
     share, avg = retention_matrix(sizes, active, date(1, 4, 1), 1)
     # date(1, 4, 1) has month index 1 x 12 + 3 = 15: every cell below is complete.
     assert share.loc[1].isna().all()  # an empty cohort has no rate, not 0 %

@@ -19,6 +19,8 @@ from collections.abc import Mapping
 from datetime import date
 from typing import Any
 
+import ibis
+import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from matplotlib import colormaps
@@ -36,6 +38,11 @@ def month_index(d: date) -> int:
     return d.year * 12 + d.month - 1
 
 
+def month_number(d: ir.TimestampValue) -> ir.IntegerValue:
+    """:func:`month_index` of a date column, computed by the engine."""
+    return (d.year() * 12 + d.month() - 1).cast("int64")
+
+
 def month_label(index: int) -> str:
     return f"{index // 12}-{index % 12 + 1:02d}"
 
@@ -46,7 +53,8 @@ def retention_matrix(
     """Retention shares (cohort x month since signup) and the size-weighted column averages.
 
     ``sizes`` maps a cohort month index to its number of customers; ``active`` has one row per
-    customer and month of purchase with the columns ``cohort`` and ``month`` (month indices).
+    cohort and month with a purchase, with the columns ``cohort`` and ``month`` (month indices)
+    and ``customers`` (how many of the cohort's customers bought in that month).
     Cells whose calendar month starts on or after ``cutoff``'s month are NaN (incomplete).
     The averages frame has rows ``retention`` and ``cohorts`` (how many complete cells).
     """
@@ -55,8 +63,7 @@ def retention_matrix(
     counts = (
         active[(offset >= 0) & (offset <= offsets)]
         .assign(offset=offset)
-        .groupby(["cohort", "offset"])
-        .size()
+        .set_index(["cohort", "offset"])["customers"]
         .unstack(fill_value=0)
         .reindex(index=sizes.index, columns=cols, fill_value=0)
     )
@@ -144,37 +151,33 @@ class Cohorts:
     def _compute(
         ctx: PeriodContext, cutoff: date, n_cohorts: int, offsets: int
     ) -> tuple[pd.DataFrame, pd.DataFrame, pd.Series]:
+        """Shares, averages and sizes as of ``cutoff``; the engine counts the cohorts'
+        customers and, per cohort and calendar month, those who bought, so only those few
+        rows come back to build the matrix."""
         first_month = add_months(cutoff, -n_cohorts)
+        since = ibis.timestamp(first_month)
         tx = ctx.view("transactions", cutoff)
+        bought = tx.filter(tx.amount > 0)
         if ctx.has("customers"):
             customers = ctx.view("customers", cutoff)
             signup = (
-                f"SELECT customer_id, min(signup_date) AS signup FROM {customers} c "
-                "WHERE signup_date IS NOT NULL GROUP BY customer_id"
+                customers.filter(customers.signup_date.notnull())
+                .group_by("customer_id")
+                .aggregate(signup=customers.signup_date.min())
             )
         else:
-            signup = (
-                f"SELECT customer_id, min(date) AS signup FROM {tx} t WHERE amount > 0 GROUP BY 1"
+            signup = bought.group_by("customer_id").aggregate(signup=bought.date.min())
+        members = signup.filter(signup.signup >= since).mutate(cohort=month_number(signup.signup))
+        counted = ctx.execute(members.group_by("cohort").aggregate(customers=ibis._.count()))
+        # A purchase before first_month precedes every shown cohort (a negative offset).
+        buys = members.join(bought.filter(bought.date >= since), "customer_id")
+        active = ctx.execute(
+            buys.group_by("cohort", month=month_number(buys.date)).aggregate(
+                customers=buys.customer_id.nunique()
             )
-        members = ctx.sql(
-            f"""
-            WITH s AS ({signup})
-            SELECT customer_id, year(signup) * 12 + month(signup) - 1 AS cohort FROM s
-            WHERE signup >= TIMESTAMP '{first_month.isoformat()}'
-            """
-        )
-        active = ctx.sql(
-            f"""
-            WITH s AS ({signup})
-            SELECT DISTINCT t.customer_id,
-                   year(s.signup) * 12 + month(s.signup) - 1 AS cohort,
-                   year(t.date) * 12 + month(t.date) - 1 AS month
-            FROM {tx} t JOIN s USING (customer_id)
-            WHERE s.signup >= TIMESTAMP '{first_month.isoformat()}' AND t.amount > 0
-            """
         )
         index = pd.Index(range(month_index(first_month), month_index(cutoff)), name="cohort")
-        sizes = members.groupby("cohort").size().reindex(index, fill_value=0)
+        sizes = counted.set_index("cohort")["customers"].reindex(index, fill_value=0)
         share, averages = retention_matrix(sizes, active, cutoff, offsets)
         return share, averages, sizes
 

@@ -23,10 +23,12 @@ from collections.abc import Mapping, Sequence
 from datetime import date
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.analyses.breakdowns import UNKNOWN
 from segkit.analyses.options import names, number
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -68,13 +70,18 @@ def lead_stages(
     (NaT if never) and the lead's source, as known at ``cutoff``.
 
     Raises :class:`DataError` for stage names outside ``stages`` (compared trimmed and
-    lower-cased) and for stages entered out of order (:func:`check_order`).
+    lower-cased; its examples are the most frequent such names, ties by name) and for stages
+    entered out of order (:func:`check_order`). The engine reduces the funnel rows to one row
+    per lead, each stage's first entry an aggregate over that stage's rows.
     """
     view = ctx.view("funnel", cutoff)
-    quoted = ", ".join("'" + st.replace("'", "''") + "'" for st in stages)
-    unknown = ctx.sql(
-        f"SELECT stage, count(*) AS n FROM {view} f WHERE lower(trim(stage)) NOT IN ({quoted}) "
-        "GROUP BY stage ORDER BY n DESC"
+    # Loaded text is already trimmed (segkit.data.load): lower-casing is all that is left.
+    stage = view.stage.lower()
+    unknown = ctx.execute(
+        view.filter(stage.notin(list(stages)))
+        .group_by("stage")
+        .aggregate(n=ibis._.count())
+        .order_by(ibis.desc("n"), "stage")
     )
     if len(unknown):
         raise DataError(
@@ -86,14 +93,12 @@ def lead_stages(
             hint="fix the names, or list your stages in order under "
             "'analyses: {funnel: {stages: [...]}}' in segkit.yaml",
         )
-    firsts = ", ".join(
-        f"min(entered_at) FILTER (WHERE lower(trim(stage)) = {q}) AS s{i}"
-        for i, q in enumerate(quoted.split(", "))
-    )
-    wide = ctx.sql(
-        f"SELECT lead_id, {firsts}, coalesce(min(source), '(unknown)') AS source "
-        f"FROM {view} f GROUP BY lead_id "
-        f"HAVING s0 >= TIMESTAMP '{start.isoformat()}' ORDER BY lead_id"
+    firsts = {f"s{i}": view.entered_at.min(where=stage == st) for i, st in enumerate(stages)}
+    wide = ctx.execute(
+        view.group_by("lead_id")
+        .aggregate(**firsts, source=view.source.min().coalesce(UNKNOWN))
+        .filter(ibis._.s0 >= ibis.timestamp(start))
+        .order_by("lead_id")
     ).set_index("lead_id")
     wide.columns = [*stages, "source"]
     check_order(wide, stages, path)

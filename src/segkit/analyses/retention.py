@@ -25,6 +25,7 @@ from __future__ import annotations
 from collections.abc import Mapping, Sequence
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -39,38 +40,45 @@ from segkit.stats.intervals import wilson_interval
 
 
 def purchases(ctx: PeriodContext, periods: Sequence[Period]) -> dict[Period, pd.DataFrame]:
-    """Per period, per customer with a row in it: orders, net revenue and margin in the period,
-    and whether they had bought before it (``returning``).
+    """Per period, per customer with a row in it (ordered by customer_id): orders, net revenue
+    and margin in the period, and whether they had bought before it (``returning``).
 
     One scan for all ``periods``: transactions have no date but their own, so the rows of a
     period as known at the latest cut-off are exactly those known at the period's own end.
+    The engine aggregates per customer and period; an order is its order_id, or the row's date
+    when the export has no order ids. Computed once per run for the same periods (the
+    retention and sources sections both need them).
     """
-    last = max(p.end for p in periods)
-    tx = ctx.view("transactions", last)
-    bucket = " ".join(
-        f"WHEN date >= TIMESTAMP '{p.start.isoformat()}' AND date < TIMESTAMP '{p.end.isoformat()}'"
-        f" THEN {i}"
-        for i, p in enumerate(periods)
-    )
-    first = min(p.start for p in periods)
-    # An order is its order_id, or the row's date when the export has no order ids.
-    frame = ctx.sql(
-        f"""
-        WITH cur AS (
-            SELECT customer_id, CASE {bucket} END AS k,
-                   count(DISTINCT coalesce(order_id, CAST(date AS VARCHAR)))
-                       FILTER (WHERE amount > 0) AS orders,
-                   sum(amount) AS revenue,
-                   coalesce(sum(margin), 0) AS margin
-            FROM {tx} t WHERE date >= TIMESTAMP '{first.isoformat()}'
-            GROUP BY customer_id, k HAVING k IS NOT NULL
-        ),
-        firsts AS (
-            SELECT customer_id, min(date) AS first_purchase FROM {tx} t WHERE amount > 0
-            GROUP BY customer_id
+    key = ("purchases", *periods)
+    frames = ctx.memo(key, lambda: _purchases(ctx, periods))
+    return {p: frame.copy(deep=False) for p, frame in frames.items()}
+
+
+def _purchases(ctx: PeriodContext, periods: Sequence[Period]) -> dict[Period, pd.DataFrame]:
+    tx = ctx.view("transactions", max(p.end for p in periods))
+    bucket = ibis.cases(
+        *(
+            ((tx.date >= ibis.timestamp(p.start)) & (tx.date < ibis.timestamp(p.end)), i)
+            for i, p in enumerate(periods)
         )
-        SELECT cur.*, firsts.first_purchase FROM cur LEFT JOIN firsts USING (customer_id)
-        """
+    )
+    order = tx.order_id.coalesce(tx.date.cast("string"))
+    current = (
+        tx.filter(tx.date >= ibis.timestamp(min(p.start for p in periods)))
+        .group_by("customer_id", k=bucket)
+        .aggregate(
+            orders=order.nunique(where=tx.amount > 0),
+            revenue=tx.amount.sum(),
+            margin=tx.margin.sum().coalesce(0),
+        )
+        .filter(ibis._.k.notnull())
+    )
+    bought = tx.filter(tx.amount > 0)
+    firsts = bought.group_by("customer_id").aggregate(first_purchase=bought.date.min())
+    frame = ctx.execute(
+        current.left_join(firsts, "customer_id")
+        .select(current, firsts.first_purchase)
+        .order_by("k", "customer_id")
     )
     out = {}
     for i, p in enumerate(periods):
@@ -154,17 +162,21 @@ def renewals(subs: pd.DataFrame, period: Period, term_months: int, grace_days: i
 
 
 def offer_rates(offers: pd.DataFrame) -> pd.DataFrame:
-    """Offers, accepted and acceptance rate with Wilson bounds, per kind and for all offers."""
+    """Offers, accepted and acceptance rate with Wilson bounds, per kind and for all offers.
+
+    ``offers`` has one row per kind (lower-cased) with the counts ``offers`` and ``accepted``.
+    """
     rows = []
-    kinds = [*sorted(offers["kind"].str.lower().unique()), "all"]
-    for kind in kinds:
-        part = offers if kind == "all" else offers[offers["kind"].str.lower() == kind]
-        w = wilson_interval(int(part["accepted"].sum()), len(part))
+    total = offers[["offers", "accepted"]].sum()
+    per_kind = offers.sort_values("kind")[["kind", "offers", "accepted"]]
+    parts = [*per_kind.itertuples(index=False), ("all", *total)]
+    for kind, n, accepted in parts:
+        w = wilson_interval(int(accepted), int(n))
         rows.append(
             {
                 "kind": kind,
-                "offers": len(part),
-                "accepted": int(part["accepted"].sum()),
+                "offers": int(n),
+                "accepted": int(accepted),
                 "rate": w.estimate,
                 "low": w.low,
                 "high": w.high,
@@ -176,15 +188,17 @@ def offer_rates(offers: pd.DataFrame) -> pd.DataFrame:
 def contacts(ctx: PeriodContext, period: Period, orders: pd.DataFrame) -> pd.DataFrame:
     """Per customer with a contact in ``period``: orders, tickets, survey answers, total."""
     frame = orders.loc[orders["orders"] > 0, ["customer_id", "orders"]].set_index("customer_id")
-    start = f"TIMESTAMP '{period.start.isoformat()}'"
+    start = ibis.timestamp(period.start)
     for table, col, date_col in (
         ("tickets", "tickets", "opened_at"),
         ("surveys", "answers", "date"),
     ):
         if ctx.has(table):
-            counts = ctx.sql(
-                f"SELECT customer_id, count(*) AS n FROM {ctx.view(table, period.end)} x "
-                f"WHERE {date_col} >= {start} GROUP BY customer_id"
+            rows = ctx.view(table, period.end)
+            counts = ctx.execute(
+                rows.filter(rows[date_col] >= start)
+                .group_by("customer_id")
+                .aggregate(n=ibis._.count())
             ).set_index("customer_id")["n"]
             frame = frame.join(counts.rename(col), how="outer")
         else:
@@ -357,9 +371,12 @@ class Retention:
 
     @staticmethod
     def _offers(ctx: PeriodContext, period: Period) -> pd.DataFrame:
-        return ctx.sql(
-            f"SELECT customer_id, kind, accepted FROM {ctx.view('offers', period.end)} o "
-            f"WHERE offered_at >= TIMESTAMP '{period.start.isoformat()}'"
+        """Offers made in ``period`` and how many were accepted, per kind (lower-cased)."""
+        offers = ctx.view("offers", period.end)
+        return ctx.execute(
+            offers.filter(offers.offered_at >= ibis.timestamp(period.start))
+            .group_by(kind=offers.kind.lower())
+            .aggregate(offers=ibis._.count(), accepted=offers.accepted.sum())
         )
 
     @staticmethod

@@ -17,6 +17,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -95,9 +96,11 @@ def scores_by_group(answers: pd.DataFrame, min_responses: int, level: float) -> 
 
 def answers_in(ctx: PeriodContext, period: Period) -> pd.DataFrame:
     """Survey answers dated in ``period``, as known at its end: customer_id, nps, csat."""
-    return ctx.sql(
-        f"SELECT customer_id, nps, csat FROM {ctx.view('surveys', period.end)} s "
-        f"WHERE date >= TIMESTAMP '{period.start.isoformat()}'"
+    surveys = ctx.view("surveys", period.end)
+    return ctx.execute(
+        surveys.filter(surveys.date >= ibis.timestamp(period.start)).select(
+            "customer_id", "nps", "csat"
+        )
     )
 
 

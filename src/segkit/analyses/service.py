@@ -13,6 +13,7 @@ from dataclasses import dataclass
 from datetime import date
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -71,10 +72,11 @@ def summarise(hours: np.ndarray, done: np.ndarray, target_hours: float) -> Durat
 
 def tickets_in(ctx: PeriodContext, period: Period) -> pd.DataFrame:
     """Tickets opened in ``period`` as known at its end."""
-    return ctx.sql(
-        f"SELECT customer_id, opened_at, first_response_at, resolved_at "
-        f"FROM {ctx.view('tickets', period.end)} t "
-        f"WHERE opened_at >= TIMESTAMP '{period.start.isoformat()}'"
+    tickets = ctx.view("tickets", period.end)
+    return ctx.execute(
+        tickets.filter(tickets.opened_at >= ibis.timestamp(period.start)).select(
+            "customer_id", "opened_at", "first_response_at", "resolved_at"
+        )
     )
 
 

@@ -19,6 +19,7 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import Any
 
+import ibis
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
@@ -143,10 +144,11 @@ class Sources:
             "nps_n": "count",
         }
         if ctx.has("marketing"):
-            table = add_spend(table, self._spend(ctx, ctx.period))
+            spend = self._spend(ctx, ctx.period)
+            table = add_spend(table, spend)
             before = add_spend(before, self._spend(ctx, ctx.previous))
             formats |= {"spend": "money", "cac": "money", "value_to_cac": "ratio"}
-            unmatched = sorted(set(self._spend(ctx, ctx.period).index) - set(table["source"]))
+            unmatched = sorted(set(spend.index) - set(table["source"]))
             if unmatched:
                 notes.append(
                     f"Marketing spend for source(s) {', '.join(unmatched)} matches no "
@@ -191,14 +193,10 @@ class Sources:
         min_n: int,
     ) -> tuple[pd.DataFrame, int]:
         period, previous = periods
-        customers = ctx.sql(
-            f"SELECT customer_id, signup_date FROM {ctx.view('customers', period.end)} c"
-        )
+        customers = ctx.table("customers", period.end)[["customer_id", "signup_date"]]
         customers = with_group(customers, groups["acquisition_source"])
-        lifetime = ctx.sql(
-            f"SELECT customer_id, sum(amount) AS to_date "
-            f"FROM {ctx.view('transactions', period.end)} t GROUP BY customer_id"
-        )
+        tx = ctx.view("transactions", period.end)
+        lifetime = ctx.execute(tx.group_by("customer_id").aggregate(to_date=tx.amount.sum()))
         table = source_table(
             customers,
             bought[period],
@@ -220,9 +218,11 @@ class Sources:
 
     @staticmethod
     def _spend(ctx: PeriodContext, period: Period) -> pd.Series:
-        spend = ctx.sql(
-            f"SELECT source, sum(spend) AS spend FROM {ctx.view('marketing', period.end)} m "
-            f"WHERE month >= TIMESTAMP '{period.start.isoformat()}' GROUP BY source"
+        marketing = ctx.view("marketing", period.end)
+        spend = ctx.execute(
+            marketing.filter(marketing.month >= ibis.timestamp(period.start))
+            .group_by("source")
+            .aggregate(spend=marketing.spend.sum())
         )
         return spend.set_index("source")["spend"]
 
