@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.data.engine import money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -210,20 +211,20 @@ def _activity(ctx: PeriodContext, end: date, window_months: int, grain: str) -> 
     b = tx.group_by(
         tx.customer_id, bucket=ibis.ifelse(in_window, bucket_of(tx.date), ibis.null("int64"))
     ).aggregate(
-        revenue=tx.amount.sum(),
-        margin=margin.sum(),
-        gross=tx.amount.sum(where=purchase).fill_null(0.0),
+        revenue=money_sum(tx.amount),
+        margin=money_sum(margin),
+        gross=money_sum(tx.amount, purchase).fill_null(0.0),
         first_purchase=tx.date.min(where=purchase),
     )
     seen = b.bucket.notnull()
     c = (
         b.group_by("customer_id")
         .aggregate(
-            revenue=b.revenue.sum(where=seen),
-            margin=b.margin.sum(where=seen),
+            revenue=money_sum(b.revenue, seen),
+            margin=money_sum(b.margin, seen),
             active=b.count(where=seen & (b.gross > 0)),
-            gross=b.gross.sum(where=seen),
-            gross_sq=(b.gross * b.gross).sum(where=seen),
+            gross=money_sum(b.gross, seen),
+            gross_sq=money_sum(b.gross * b.gross, seen),
             first_purchase=b.first_purchase.min(),
             periods=b.count(where=seen),
         )

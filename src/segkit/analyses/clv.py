@@ -47,6 +47,7 @@ from matplotlib.figure import Figure
 from segkit import survival
 from segkit.analyses.churn import ContractModel, contract_model
 from segkit.analyses.options import number
+from segkit.data.engine import money_sum
 from segkit.data.summarize import UNIT_DAYS, Unit, purchase_days, summarize
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -167,7 +168,7 @@ def margin_rate(ctx: PeriodContext, setting: Any) -> tuple[float, str]:
     if "margin" not in ctx.dataset.columns("transactions"):
         return 1.0, "no margin column: revenue is used (margin rate 1)"
     sales = ctx.view("transactions").filter(ibis._.amount > 0)
-    row = ctx.execute(sales.aggregate(m=sales.margin.sum(), a=sales.amount.sum()))
+    row = ctx.execute(sales.aggregate(m=money_sum(sales.margin), a=money_sum(sales.amount)))
     # A sum over no rows is NULL (NaN or None, depending on the engine): taken as 0.
     m, a = row[["m", "a"]].fillna(0.0).astype(float).iloc[0]
     if a <= 0 or m <= 0:

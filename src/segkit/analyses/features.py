@@ -27,7 +27,7 @@ import ibis
 import ibis.expr.types as ir
 import pandas as pd
 
-from segkit.data.engine import bit_count, bit_or
+from segkit.data.engine import bit_count, bit_or, money_sum
 from segkit.engine.context import PeriodContext
 from segkit.periods import Period, add_months
 
@@ -65,13 +65,13 @@ def features_expr(ctx: PeriodContext, p: Period) -> ir.Table:
             )
             .fill_null(0)
             .cast("int64"),
-            revenue_total=tx.amount.sum(),
-            revenue_year=tx.amount.sum(where=in_year).fill_null(zero),
-            revenue_prev_year=tx.amount.sum(where=in_prev_year).fill_null(zero),
-            revenue_period=tx.amount.sum(where=in_period).fill_null(zero),
-            margin_year=margin.sum(where=in_year).fill_null(zero),
-            margin_period=margin.sum(where=in_period).fill_null(zero),
-            gross_year=tx.amount.sum(where=purchase & in_year).fill_null(zero),
+            revenue_total=money_sum(tx.amount),
+            revenue_year=money_sum(tx.amount, in_year).fill_null(zero),
+            revenue_prev_year=money_sum(tx.amount, in_prev_year).fill_null(zero),
+            revenue_period=money_sum(tx.amount, in_period).fill_null(zero),
+            margin_year=money_sum(margin, in_year).fill_null(zero),
+            margin_period=money_sum(margin, in_period).fill_null(zero),
+            gross_year=money_sum(tx.amount, purchase & in_year).fill_null(zero),
             n_purchase_rows=tx.count(where=purchase),
         )
         .filter(ibis._.n_purchase_rows > 0)

@@ -32,6 +32,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.data.engine import money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -102,9 +103,9 @@ def client_values(ctx: PeriodContext, period: Period, basis: str, window: str) -
     value = tx.amount if basis == "revenue" else tx.margin
     purchase = tx.amount > 0
     per_client = tx.group_by("customer_id").aggregate(
-        net=value.sum(),
-        gross=value.sum(where=purchase),
-        returns=value.sum(where=tx.amount < 0).fill_null(0.0),
+        net=money_sum(value),
+        gross=money_sum(value, purchase),
+        returns=money_sum(value, tx.amount < 0).fill_null(0.0),
         orders=tx.order_id.fill_null(tx.date.cast("string")).nunique(where=purchase),
     )
     return ctx.execute(per_client.order_by([ibis.desc("net"), "customer_id"]))

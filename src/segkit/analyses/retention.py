@@ -32,6 +32,7 @@ from matplotlib.figure import Figure
 
 from segkit.analyses.breakdowns import customer_groups, stacked, with_group
 from segkit.analyses.options import names, number
+from segkit.data.engine import money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -68,8 +69,8 @@ def _purchases(ctx: PeriodContext, periods: Sequence[Period]) -> dict[Period, pd
         .group_by("customer_id", k=bucket)
         .aggregate(
             orders=order.nunique(where=tx.amount > 0),
-            revenue=tx.amount.sum(),
-            margin=tx.margin.sum().coalesce(0),
+            revenue=money_sum(tx.amount),
+            margin=money_sum(tx.margin).coalesce(0),
         )
         .filter(ibis._.k.notnull())
     )

@@ -28,6 +28,7 @@ from segkit.analyses.breakdowns import customer_groups, with_group
 from segkit.analyses.options import number
 from segkit.analyses.retention import activity, purchases
 from segkit.analyses.satisfaction import answers_in, scores_by_group
+from segkit.data.engine import money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -196,7 +197,7 @@ class Sources:
         customers = ctx.table("customers", period.end)[["customer_id", "signup_date"]]
         customers = with_group(customers, groups["acquisition_source"])
         tx = ctx.view("transactions", period.end)
-        lifetime = ctx.execute(tx.group_by("customer_id").aggregate(to_date=tx.amount.sum()))
+        lifetime = ctx.execute(tx.group_by("customer_id").aggregate(to_date=money_sum(tx.amount)))
         table = source_table(
             customers,
             bought[period],
@@ -222,7 +223,7 @@ class Sources:
         spend = ctx.execute(
             marketing.filter(marketing.month >= ibis.timestamp(period.start))
             .group_by("source")
-            .aggregate(spend=marketing.spend.sum())
+            .aggregate(spend=money_sum(marketing.spend))
         )
         return spend.set_index("source")["spend"]
 
