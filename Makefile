@@ -10,13 +10,13 @@ DEMO   ?= demo-data
 OUT    ?= reports
 JOBS   ?= 2
 
-.PHONY: demo test env browser bench clean
+.PHONY: demo test env browser java bench clean
 
 demo: $(STAMP)
 	@test -f $(DEMO)/transactions.parquet || $(BIN)/segkit demo --out $(DEMO)
 	$(BIN)/segkit report --data $(DEMO) --all --jobs $(JOBS) --out $(OUT)
 
-test: $(STAMP) browser
+test: $(STAMP) browser java
 	$(BIN)/ruff check .
 	$(BIN)/ruff format --check src tests bench plugins
 	$(BIN)/mypy
@@ -31,6 +31,12 @@ browser:
 		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq chromium >/dev/null) \
 		|| { echo "Could not install chromium: run 'apt-get install chromium' as root, or set CHROMIUM=/path/to/chromium"; exit 2; }; }
 
+# The Spark engine (and its tests) runs on Java 17: Debian's headless runtime.
+java:
+	@command -v java >/dev/null || { echo "Installing Debian's openjdk-17-jre-headless for Spark ..."; \
+		(apt-get update -qq && DEBIAN_FRONTEND=noninteractive apt-get install -y -qq openjdk-17-jre-headless >/dev/null) \
+		|| { echo "Could not install Java: run 'apt-get install openjdk-17-jre-headless' as root, or put Java 17 on the PATH"; exit 2; }; }
+
 # pip, setuptools and wheel are pinned too, and the build runs without isolation, so the
 # install uses nothing but the versions in constraints.txt.
 $(STAMP): pyproject.toml constraints.txt plugins/segkit-service-norms/pyproject.toml
@@ -38,7 +44,7 @@ $(STAMP): pyproject.toml constraints.txt plugins/segkit-service-norms/pyproject.
 	$(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check -c constraints.txt pip setuptools wheel
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --no-build-isolation \
-		-c constraints.txt -e '.[dev]' -e plugins/segkit-service-norms
+		-c constraints.txt -e '.[dev,spark]' -e plugins/segkit-service-norms
 	@touch $(STAMP)
 
 bench: $(STAMP)

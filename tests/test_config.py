@@ -6,8 +6,9 @@ from pathlib import Path
 
 import pytest
 
-from segkit.config import Config, load_config, parse_config
-from segkit.errors import ConfigError
+from segkit.config import Config, SparkSettings, load_config, parse_config
+from segkit.data.contract import TABLES
+from segkit.errors import ConfigError, DataError
 
 
 def test_defaults_when_absent(tmp_path: Path) -> None:
@@ -63,3 +64,85 @@ def test_threads_default_to_one_and_must_be_positive() -> None:
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="threads must be a whole number"):
             parse_config({"threads": bad})
+
+
+def test_engine_defaults_to_duckdb_and_spark_settings_to_local() -> None:
+    assert parse_config({}).engine == "duckdb"
+    config = parse_config({"engine": "spark"})
+    assert (config.engine, config.spark) == ("spark", SparkSettings())
+    assert config.spark.master == "local[2]"
+
+
+def test_spark_section() -> None:
+    config = parse_config(
+        {
+            "engine": "spark",
+            "spark": {
+                "master": "spark://head:7077",
+                "options": {"spark.driver.memory": "8g", "spark.sql.shuffle.partitions": 64},
+                "tables": {"transactions": "sales.transactions"},
+            },
+        }
+    )
+    assert config.spark == SparkSettings(
+        "spark://head:7077",
+        {"spark.driver.memory": "8g", "spark.sql.shuffle.partitions": "64"},
+        {"transactions": "sales.transactions"},
+    )
+
+
+@pytest.mark.parametrize(
+    ("raw", "message"),
+    [
+        ({"engine": "flink"}, "engine must be one of duckdb, spark, got 'flink'"),
+        ({"spark": {"master": "local[4]"}}, "the 'spark' section needs 'engine: spark'"),
+        ({"engine": "spark", "spark": {"cluster": "x"}}, r"spark: unknown key\(s\) cluster"),
+        ({"engine": "spark", "spark": {"master": ""}}, "spark.master must be a Spark master URL"),
+        ({"engine": "spark", "spark": {"options": ["a"]}}, "'spark.options' must be a mapping"),
+        (
+            {"engine": "spark", "spark": {"options": {"driver.memory": "8g"}}},
+            "'driver.memory' is not a Spark setting",
+        ),
+        (
+            {"engine": "spark", "spark": {"options": {"spark.driver.memory": None}}},
+            "spark.options.spark.driver.memory must be a text or a number",
+        ),
+        (
+            {"engine": "spark", "spark": {"options": {"spark.sql.session.timeZone": "UTC"}}},
+            "set the time zone with the top-level 'timezone' key",
+        ),
+        (
+            {"engine": "spark", "spark": {"tables": {"sales": "db.sales"}}},
+            "spark.tables: unknown table 'sales'",
+        ),
+        (
+            {"engine": "spark", "spark": {"tables": {"transactions": 3}}},
+            "spark.tables.transactions must be a Spark table name",
+        ),
+        (
+            {
+                "engine": "spark",
+                "tables": {"transactions": "tx.parquet"},
+                "spark": {"tables": {"transactions": "db.tx"}},
+            },
+            "transactions is named both under 'tables'",
+        ),
+    ],
+)
+def test_invalid_spark_configs(raw: object, message: str) -> None:
+    with pytest.raises(ConfigError, match=message):
+        parse_config(raw)
+
+
+def test_mapped_columns_rename_and_name_what_is_missing() -> None:
+    config = parse_config(
+        {"columns": {"transactions": {"Client": "customer_id", "Total": "amount"}}}
+    )
+    spec = TABLES["transactions"]
+    renamed = config.mapped_columns(spec, ["Client", "date", "Total", "note"], Path("tx.parquet"))
+    assert renamed == {"customer_id": "Client", "date": "date", "amount": "Total", "note": "note"}
+    with pytest.raises(DataError, match="columns 'amount' and 'Total' would both become 'amount'"):
+        config.mapped_columns(spec, ["Client", "date", "amount", "Total"], Path("tx.parquet"))
+    with pytest.raises(DataError, match=r"missing required column\(s\) date") as err:
+        config.mapped_columns(spec, ["Client", "Total"], Path("db.tx"), "table")
+    assert "the table has Client, Total" in str(err.value)

@@ -9,17 +9,31 @@ from segkit.config import load_config
 from segkit.data.load import Dataset, load_dataset
 from segkit.engine.plugins import PluginManager
 from segkit.engine.run import PeriodReport, run_period
-from segkit.errors import PeriodError
+from segkit.errors import ConfigError, PeriodError
 from segkit.periods import Period, parse_period
 
 
 def open_data(
     data_dir: str | Path, config: str | Path | None = None, cache_dir: str | Path | None = None
 ) -> Dataset:
-    """Load and validate ``data_dir`` with its ``segkit.yaml`` (or ``config``), reusing the
-    typed tables cached in ``cache_dir`` when given (see :mod:`segkit.data.cache`)."""
+    """Load and validate ``data_dir`` with its ``segkit.yaml`` (or ``config``), on the config's
+    engine.
+
+    DuckDB reuses the typed tables cached in ``cache_dir`` when given (see
+    :mod:`segkit.data.cache`); Spark ignores ``cache_dir`` and registers the tables in its
+    session (see :mod:`segkit.data.spark`).
+    """
     folder = Path(data_dir)
     cfg = load_config(Path(config) if config else None, folder)
+    if cfg.engine == "spark":
+        try:
+            from segkit.data.spark import load_spark_dataset
+        except ModuleNotFoundError as exc:
+            raise ConfigError(
+                f"{cfg.source or 'config'}: engine spark needs PySpark ({exc.name} is not "
+                "installed): pip install 'segkit[spark]', and Java 17"
+            ) from None
+        return load_spark_dataset(folder, cfg)
     return load_dataset(folder, cfg, Path(cache_dir) if cache_dir else None)
 
 

@@ -79,8 +79,7 @@ def validate(data_dir: Path, config: Path | None) -> None:
     plugin_manager(dataset)  # also checks the analysis settings in the config
     first, last = dataset.date_range()
     for name, path in dataset.files.items():
-        n = dataset.con.execute(f"SELECT count(*) FROM {name}").fetchone()
-        click.echo(f"  {name:<14} {n[0] if n else 0:>12,} rows  {path.name}")
+        click.echo(f"  {name:<14} {dataset.count(name):>12,} rows  {path.name}")
     click.echo(f"OK: {data_dir} follows the data contract; transactions from {first} to {last}.")
 
 

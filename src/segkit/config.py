@@ -16,6 +16,13 @@ Top-level keys (all optional)::
     plugin_timeout: 300      # seconds an analysis may run before it is stopped and reported
     threads: 1               # DuckDB threads per run: 1 makes every sum, and so the report,
                              # identical from run to run; more is faster on very large data
+    engine: duckdb           # duckdb (embedded, the default) | spark: where the queries run
+    spark:                   # only with engine: spark (see docs/scale.md)
+      master: local[2]       # Spark master URL: local[N], spark://host:7077, yarn, k8s://...
+      options:               # Spark settings (spark.* keys) of the session; the time zone
+        spark.driver.memory: 8g  # is the top-level timezone, not spark.sql.session.timeZone
+      tables:                # contract table -> Spark catalog table; a table not named here
+        transactions: sales.transactions  # is read from its Parquet file or folder
     summary: [pareto.net_value, retention.churn_rate]  # executive summary figures, in order
                              # (section.metric); default: segkit.report.html.DEFAULT_SUMMARY
     plugins_dir: plugins     # folder of single-file plugins, relative to this file
@@ -31,16 +38,32 @@ import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, cast
+from typing import Any, Literal, cast
 
 import yaml
 
-from segkit.data.contract import TABLES
-from segkit.errors import ConfigError
+from segkit.data.contract import TABLES, Table
+from segkit.errors import ConfigError, DataError
 from segkit.periods import GRAINS, Grain
 
 CONFIG_NAME = "segkit.yaml"
 LANGUAGES = ("en", "ru", "uk")
+ENGINES = ("duckdb", "spark")
+EngineName = Literal["duckdb", "spark"]
+
+
+@dataclass(frozen=True)
+class SparkSettings:
+    """The ``spark:`` section: where the Spark session runs and where its tables come from.
+
+    ``options`` are Spark settings (``spark.*`` keys, values as text) for the session;
+    ``tables`` names, per contract table, a table of the Spark catalog to read instead of
+    the table's file in the data folder.
+    """
+
+    master: str = "local[2]"
+    options: Mapping[str, str] = field(default_factory=dict)
+    tables: Mapping[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)
@@ -61,6 +84,8 @@ class Config:
     plugins_dir: Path | None = None
     summary: tuple[str, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
+    engine: EngineName = "duckdb"
+    spark: SparkSettings = field(default_factory=SparkSettings)
     source: Path | None = None
 
     def analysis_settings(self, name: str, defaults: Mapping[str, Any]) -> dict[str, Any]:
@@ -76,6 +101,39 @@ class Config:
                 f"known keys: {', '.join(sorted(defaults)) or '(none)'}"
             )
         return {**defaults, **given}
+
+    def mapped_columns(
+        self, spec: Table, source_columns: list[str], path: Path, source: str = "file"
+    ) -> dict[str, str]:
+        """Name in the loaded table -> column of the ``source`` at ``path``, by the column
+        mapping (columns it does not map keep their names).
+
+        Raises :class:`DataError` when two columns would get one name or a required column of
+        ``spec`` is missing.
+        """
+        mapping = self.columns.get(spec.name, {})
+        renamed: dict[str, str] = {}
+        for c in source_columns:
+            target = mapping.get(c, c)
+            if target in renamed:
+                raise DataError(
+                    f"columns '{renamed[target]}' and '{c}' would both become '{target}'",
+                    path=path,
+                    column=target,
+                    hint="the column mapping in segkit.yaml renames one onto the other; map "
+                    "only one of them to this contract column",
+                )
+            renamed[target] = c
+        missing = [c for c in spec.required_columns if c not in renamed]
+        if missing:
+            raise DataError(
+                f"missing required column(s) {', '.join(missing)}",
+                path=path,
+                hint=f"the {source} has {', '.join(source_columns)}; rename the columns or map "
+                f"them under 'columns: {{{spec.name}: {{your_name: {missing[0]}}}}}' in "
+                "segkit.yaml",
+            )
+        return renamed
 
     def _where(self) -> str:
         return str(self.source) if self.source else "config"
@@ -96,6 +154,8 @@ _KEYS = {
     "plugins_dir",
     "summary",
     "analyses",
+    "engine",
+    "spark",
 }
 
 
@@ -200,6 +260,12 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         str(name): dict(_mapping(settings or {}, f"analyses.{name}", fail))
         for name, settings in _mapping(raw.get("analyses", {}), "analyses", fail).items()
     }
+    engine = text("engine", "duckdb")
+    if engine not in ENGINES:
+        raise fail(f"engine must be one of {', '.join(ENGINES)}, got '{engine}'")
+    if "spark" in raw and engine != "spark":
+        raise fail("the 'spark' section needs 'engine: spark' (the engine is duckdb)")
+    spark = _spark_settings(_or_empty(raw.get("spark")), tables, fail)
     return Config(
         currency=text("currency", "EUR"),
         timezone=timezone,
@@ -215,8 +281,58 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         plugins_dir=(base / plugins_dir) if plugins_dir else None,
         summary=tuple(summary),
         analyses=analyses,
+        engine=cast(EngineName, engine),
+        spark=spark,
         source=source,
     )
+
+
+_SPARK_KEYS = ("master", "options", "tables")
+
+
+def _spark_settings(raw: object, files: Mapping[str, object], fail: Any) -> SparkSettings:
+    """Validate the ``spark:`` section; ``files`` is the top-level ``tables`` mapping."""
+    section = _mapping(raw, "spark", fail)
+    unknown = sorted(set(section) - set(_SPARK_KEYS))
+    if unknown:
+        raise fail(
+            f"spark: unknown key(s) {', '.join(map(str, unknown))}; known: {', '.join(_SPARK_KEYS)}"
+        )
+    master = section.get("master", SparkSettings.master)
+    if not isinstance(master, str) or not master.strip():
+        raise fail(
+            f"spark.master must be a Spark master URL such as local[2] or spark://host:7077, "
+            f"got {master!r}"
+        )
+    options: dict[str, str] = {}
+    for key, value in _mapping(_or_empty(section.get("options")), "spark.options", fail).items():
+        if not isinstance(key, str) or not key.startswith("spark."):
+            raise fail(f"spark.options: '{key}' is not a Spark setting (they start with 'spark.')")
+        if key == "spark.sql.session.timeZone":
+            raise fail("spark.options: set the time zone with the top-level 'timezone' key")
+        if isinstance(value, bool):
+            value = str(value).lower()
+        if not isinstance(value, str | int | float) or not str(value).strip():
+            raise fail(f"spark.options.{key} must be a text or a number, got {value!r}")
+        options[key] = str(value).strip()
+    tables: dict[str, str] = {}
+    for table, name in _mapping(_or_empty(section.get("tables")), "spark.tables", fail).items():
+        if table not in TABLES:
+            raise fail(f"spark.tables: unknown table '{table}'; tables are {', '.join(TABLES)}")
+        if not isinstance(name, str) or not name.strip():
+            raise fail(f"spark.tables.{table} must be a Spark table name such as sales.{table}")
+        if table in files:
+            raise fail(
+                f"{table} is named both under 'tables' (a file) and under 'spark.tables' "
+                "(a Spark table); keep one"
+            )
+        tables[str(table)] = name.strip()
+    return SparkSettings(master.strip(), options, tables)
+
+
+def _or_empty(value: object) -> object:
+    """A key given with nothing after it (``options:``) is an empty mapping."""
+    return {} if value is None else value
 
 
 def _mapping(value: object, key: str, fail: Any) -> dict[Any, Any]:
