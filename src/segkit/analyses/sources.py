@@ -197,7 +197,12 @@ class Sources:
         customers = ctx.table("customers", period.end)[["customer_id", "signup_date"]]
         customers = with_group(customers, groups["acquisition_source"])
         tx = ctx.view("transactions", period.end)
-        lifetime = ctx.execute(tx.group_by("customer_id").aggregate(to_date=money_sum(tx.amount)))
+        # Ordered, so the per-source sums in pandas add in the same order on every run.
+        lifetime = ctx.execute(
+            tx.group_by("customer_id")
+            .aggregate(to_date=money_sum(tx.amount))
+            .order_by("customer_id")
+        )
         table = source_table(
             customers,
             bought[period],
