@@ -58,8 +58,8 @@ def test_analysis_settings_merge_and_reject_unknown_keys() -> None:
         bad.analysis_settings("pareto", defaults)
 
 
-def test_threads_default_to_one_and_must_be_positive() -> None:
-    assert parse_config({}).threads == 1
+def test_threads_default_to_every_core_and_must_be_positive() -> None:
+    assert parse_config({}).threads is None
     assert parse_config({"threads": 2}).threads == 2
     for bad in (0, -1, 1.5, True, "2"):
         with pytest.raises(ConfigError, match="threads must be a whole number"):

@@ -14,8 +14,8 @@ Top-level keys (all optional)::
     show_ids: false          # show customer identifiers in full in HTML reports
     case_sensitive_ids: false  # true: ids that differ only in case (A, a) are two customers
     plugin_timeout: 300      # seconds an analysis may run before it is stopped and reported
-    threads: 1               # DuckDB threads per run: 1 makes every sum, and so the report,
-                             # identical from run to run; more is faster on very large data
+    threads: 2               # DuckDB threads per run (default: every core); the report is the
+                             # same with any number: money is summed exactly, results ordered
     engine: duckdb           # duckdb (embedded, the default) | spark: where the queries run
     spark:                   # only with engine: spark (see docs/scale.md)
       master: local[2]       # Spark master URL: local[N], spark://host:7077, yarn, k8s://...
@@ -80,7 +80,7 @@ class Config:
     show_ids: bool = False
     case_sensitive_ids: bool = False
     plugin_timeout: float = 300.0
-    threads: int = 1
+    threads: int | None = None
     plugins_dir: Path | None = None
     summary: tuple[str, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -244,8 +244,10 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
     timeout = raw.get("plugin_timeout", 300)
     if isinstance(timeout, bool) or not isinstance(timeout, int | float) or not timeout > 0:
         raise fail(f"plugin_timeout must be a number of seconds above 0, got {timeout!r}")
-    threads = raw.get("threads", 1)
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+    threads = raw.get("threads")
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
         raise fail(f"threads must be a whole number of at least 1, got {threads!r}")
     plugins_dir = raw.get("plugins_dir")
     if plugins_dir is not None and not isinstance(plugins_dir, str):
