@@ -19,7 +19,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 from datetime import date
-from typing import Any, Literal
+from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -27,7 +27,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis.backends import BaseBackend
 
-EngineName = Literal["duckdb", "spark"]
+from segkit.config import EngineName
 
 #: Exact type of money sums: amounts are rounded to 1e-6 of the currency unit, totals keep 32
 #: integer digits.

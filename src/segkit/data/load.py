@@ -217,27 +217,7 @@ def _load_table(
             path=path,
             hint="check that segkit may read the file",
         ) from None
-    mapping = config.columns.get(spec.name, {})
-    renamed: dict[str, str] = {}
-    for c in source_columns:
-        target = mapping.get(c, c)
-        if target in renamed:
-            raise DataError(
-                f"columns '{renamed[target]}' and '{c}' would both become '{target}'",
-                path=path,
-                column=target,
-                hint="the column mapping in segkit.yaml renames one onto the other; map only "
-                "one of them to this contract column",
-            )
-        renamed[target] = c
-    missing = [c for c in spec.required_columns if c not in renamed]
-    if missing:
-        raise DataError(
-            f"missing required column(s) {', '.join(missing)}",
-            path=path,
-            hint=f"the file has {', '.join(source_columns)}; rename the columns or map them "
-            f"under 'columns: {{{spec.name}: {{your_name: {missing[0]}}}}}' in segkit.yaml",
-        )
+    renamed = config.mapped_columns(spec, list(source_columns), path)
     if is_database(path):  # rows of a table are numbered from 1, like a Parquet file's
         line, source = "rowid + 1 AS _line, *", table
     elif path.suffix.lower() == ".parquet":  # row numbers from the file: no window needed
