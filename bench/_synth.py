@@ -32,8 +32,13 @@ INDUSTRIES = ("retail", "it", "manufacturing", "services", "finance", "health")
 
 
 def cached(rows: int, customers: int, seed: int = 1) -> Path:
-    """The folder for these parameters, generated first unless a complete one is there."""
-    folder = Path(tempfile.gettempdir()) / f"segkit-bench-scale-{rows}"
+    """The folder for these parameters, generated first unless a complete one is there.
+
+    ``$TMPDIR/segkit-bench-scale-<rows>`` with a tenth as many clients as rows, else
+    ``...-<rows>-<customers>``.
+    """
+    name = f"segkit-bench-scale-{rows}" + ("" if customers * 10 == rows else f"-{customers}")
+    folder = Path(tempfile.gettempdir()) / name
     params = {"version": VERSION, "rows": rows, "customers": customers, "seed": seed}
     manifest = folder / "synth.json"
     if manifest.is_file() and json.loads(manifest.read_text())["params"] == params:

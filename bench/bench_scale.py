@@ -1,21 +1,26 @@
 """Scale benchmark: load, summary and one period's segmentations at 1 M, 10 M and 100 M rows.
 
 Run: ``.venv/bin/python bench/bench_scale.py [--sizes 1,10,100] [--engines duckdb,spark]
-[--repeat 1]``. Sizes are millions of transaction rows, with a tenth as many clients
-(synthetic data of ``bench/_synth.py``, the same shape as bench_segmentation's: heavy-tailed
-purchase rates, 3 % returns, customers and surveys), written once to
-``$TMPDIR/segkit-bench-scale-<rows>`` by DuckDB (100 M: about 2 minutes, 2.3 GB).
+[--repeat 1]``. A size is millions of transaction rows with a tenth as many clients, or
+``ROWS:CLIENTS`` in millions (``100:1``). The data is synthetic (``bench/_synth.py``, the same
+shape as bench_segmentation's: heavy-tailed purchase rates, 3 % returns, customers and surveys),
+written once to ``$TMPDIR/segkit-bench-scale-<rows>`` by DuckDB (100 M rows: 2.3 GB, 1-4
+minutes).
 
 Each (size, engine) runs in a fresh Python process, so memory figures are per run:
 
 * load: ``open_data`` on the folder (DuckDB: read, type and validate every table into memory;
-  Spark: also start the session and its JVM);
+  Spark: also start the session and its JVM, type and check the tables, which stay lazy views
+  of the Parquet files);
 * summary: ``segkit.data.summarize.summarize`` of the as-of transactions at the period's end;
 * segmentation: the segmentation sections of bench_segmentation (rfm, abc_xyz, quadrants,
   tiers, scorecard, migration, stratification) for the period through ``run_period``;
-* peak memory: the Python process's peak resident set (``ru_maxrss``, exact), and, sampled every
-  0.1 s with psutil, the resident set of its child processes (Spark's JVM) and of the whole
-  tree, overall and after loading.
+* peak memory: the Python process's peak resident set (``ru_maxrss``, exact); sampled with
+  psutil every 0.1 s in the process, the resident set of its children (Spark's JVM: its peak
+  is not in any rusage, as nobody waits for it) and of both, overall and after loading; and
+  sampled every 0.2 s by this parent, the whole process tree, which stops the run when it passes
+  ``--max-memory`` (the machine is shared) or ``--timeout``. A stopped or failed run still
+  reports the steps it finished.
 
 Times are the best of ``--repeat`` runs of the summary and of the segmentations (each run on a
 fresh cache). Prints markdown tables for bench/README.md.
@@ -30,8 +35,10 @@ import os
 import platform
 import re
 import resource
+import signal
 import subprocess
 import sys
+import tempfile
 import threading
 import time
 from dataclasses import dataclass, field
@@ -41,12 +48,26 @@ from typing import Any
 from _synth import cached
 from bench_segmentation import SEGMENTATIONS, _Only
 
-#: Size label (millions of rows) -> (transaction rows, clients).
-SIZES = {
-    1: (1_000_000, 100_000),
-    10: (10_000_000, 1_000_000),
-    100: (100_000_000, 10_000_000),
-}
+
+@dataclass(frozen=True)
+class Size:
+    """Transaction rows and clients of one synthetic dataset."""
+
+    rows: int
+    clients: int
+
+    @classmethod
+    def parse(cls, text: str) -> Size:
+        """``"10"``: 10 M rows and a tenth as many clients; ``"100:1"``: 100 M rows, 1 M clients."""
+        rows, _, clients = text.partition(":")
+        n = round(float(rows) * 1e6)
+        return cls(n, round(float(clients) * 1e6) if clients else n // 10)
+
+    @property
+    def label(self) -> str:
+        return f"{self.rows / 1e6:g} M / {self.clients / 1e6:g} M"
+
+
 GB = 1024**3
 
 
@@ -85,8 +106,14 @@ class Peaks:
         self._stop.set()
 
 
-def worker(spec: dict[str, Any]) -> dict[str, Any]:
-    """Measure one (folder, engine) in this process; the result as a JSON-ready dict."""
+def emit(**values: Any) -> None:
+    """Hand results to the parent as they come (one JSON line each), so a run that is stopped
+    or fails still reports its earlier steps."""
+    print(json.dumps(values), flush=True)
+
+
+def worker(spec: dict[str, Any]) -> None:
+    """Measure one (folder, engine) in this process, emitting each step's result."""
     from segkit.api import open_data
     from segkit.data.summarize import summarize
     from segkit.engine.run import run_period
@@ -94,10 +121,10 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
 
     peaks = Peaks()
     sampled = peaks.start()
-    out: dict[str, Any] = {"loadavg": [round(x, 2) for x in os.getloadavg()]}
+    emit(loadavg_start=os.getloadavg()[0], step="load")
     started = time.perf_counter()
     dataset = open_data(spec["folder"], spec["config"])
-    out["load"] = time.perf_counter() - started
+    emit(load=time.perf_counter() - started, step="summary")
     peaks.phase = "after load"
     period = parse_period(spec["period"])
     summary: list[float] = []
@@ -106,34 +133,37 @@ def worker(spec: dict[str, Any]) -> dict[str, Any]:
             started = time.perf_counter()
             clients = len(summarize(dataset.as_of("transactions", period.end), period.end))
             summary.append(time.perf_counter() - started)
-        out["summary"], out["summary_clients"] = min(summary), clients
+        emit(summary=min(summary), summary_clients=clients)
     except Exception as exc:  # a failing step is reported in its cell, the others still run
-        out["summary_error"] = f"{type(exc).__name__}: {exc}"
+        emit(summary_error=f"{type(exc).__name__}: {exc}")
+    emit(step="segmentation")
     sections: dict[str, float] = {}
     totals: list[float] = []
     for _ in range(spec["repeat"]):
         report = run_period(dataset, period, _Only(SEGMENTATIONS))
-        failed = {s.name: s.error.splitlines()[0] for s in report.sections if s.error}
+        failed = {s.name: (s.error or "").splitlines()[0] for s in report.sections if s.error}
         if failed:
-            out["segmentation_error"] = "; ".join(f"{k}: {v}" for k, v in failed.items())
+            emit(segmentation_error="; ".join(f"{k}: {v}" for k, v in failed.items()))
             break
         totals.append(sum(s.seconds for s in report.sections))
         for s in report.sections:
             sections[s.name] = min(sections.get(s.name, float("inf")), s.seconds)
         del report  # not kept across repeats, so the peak is one run's
     if totals:
-        out["segmentation"], out["sections"] = min(totals), sections
+        emit(segmentation=min(totals), sections=sections)
     peaks.stop()
-    out["loadavg"] += [round(x, 2) for x in os.getloadavg()]
-    out["ru_maxrss"] = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024
-    out["peaks"] = peaks.peaks if sampled else None
-    return out
+    emit(
+        step="done",
+        loadavg_end=os.getloadavg()[0],
+        ru_maxrss=resource.getrusage(resource.RUSAGE_SELF).ru_maxrss * 1024,
+        peaks=peaks.peaks if sampled else None,
+    )
 
 
 def run_one(folder: Path, engine: str, args: argparse.Namespace) -> dict[str, Any]:
-    """Measure (folder, engine) in a fresh process; its result, or its error."""
+    """Measure (folder, engine) in a fresh process; what it reported, and how it ended."""
     config = folder / f"segkit-bench-{engine}.yaml"
-    lines = [f"threads: {args.threads}"]
+    lines = [f"threads: {args.threads}"] if args.threads else []
     if engine == "spark":
         lines += ["engine: spark", "spark:", f"  master: {args.spark_master}", "  options:"]
         options = dict(o.split("=", 1) for o in args.spark_option)  # the last of a key wins
@@ -141,19 +171,66 @@ def run_one(folder: Path, engine: str, args: argparse.Namespace) -> dict[str, An
     config.write_text("\n".join(lines) + "\n")
     spec = {"folder": str(folder), "config": str(config), "period": args.period}
     spec["repeat"] = args.repeat
-    done = subprocess.run(
-        [sys.executable, __file__, "--worker", json.dumps(spec)],
-        capture_output=True,
-        text=True,
-        timeout=args.timeout,
-    )
-    if done.returncode:
-        # The exception's line (Spark may log after it), else the last line.
-        lines = done.stderr.strip().splitlines() or ["failed"]
-        raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception)\b", line)]
-        return {"error": (raised or lines)[-1]}
-    result: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    with tempfile.TemporaryFile("w+") as out, tempfile.TemporaryFile("w+") as err:
+        proc = subprocess.Popen(
+            [sys.executable, __file__, "--worker", json.dumps(spec)],
+            stdout=out,
+            stderr=err,
+            text=True,
+            start_new_session=True,  # its own process group, with Spark's JVM
+        )
+        stopped, peak = watch(proc, args.max_memory * GB, args.timeout)
+        out.seek(0)
+        err.seek(0)
+        result: dict[str, Any] = {"watched_peak": peak}
+        for line in out.read().splitlines():
+            if line.startswith("{"):
+                result.update(json.loads(line))
+        if stopped:
+            result["error"] = f"{stopped} during {result.get('step', 'start')}"
+        elif proc.returncode:
+            # The exception's line (Spark may log after it), else the last line.
+            lines = err.read().strip().splitlines() or [f"exit status {proc.returncode}"]
+            raised = [line for line in lines if re.match(r"[\w.]+(Error|Exception)\b", line)]
+            result["error"] = f"{(raised or lines)[-1]} (during {result.get('step', 'start')})"
     return result
+
+
+def watch(proc: subprocess.Popen[str], cap: float, timeout: float) -> tuple[str | None, int | None]:
+    """Wait for ``proc``; stop its process group when the resident memory of its process tree
+    passes ``cap`` bytes or it runs longer than ``timeout`` seconds (the machine is shared).
+
+    Returns why it was stopped (None if it ended by itself) and the tree's peak resident bytes,
+    sampled every 0.2 s (None without psutil; then there is no memory cap either).
+    """
+    try:
+        import psutil
+    except ImportError:
+        try:
+            proc.wait(timeout)
+        except subprocess.TimeoutExpired:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return f"stopped after {timeout:.0f} s", None
+        return None, None
+    tree, peak, deadline = psutil.Process(proc.pid), 0, time.monotonic() + timeout
+    while proc.poll() is None:
+        rss = 0
+        with contextlib.suppress(psutil.Error):  # ended since it was listed
+            for p in [tree, *tree.children(recursive=True)]:
+                rss += p.memory_info().rss
+        peak = max(peak, rss)
+        why = None
+        if rss > cap:
+            why = f"stopped at {rss / GB:.1f} GB resident (cap {cap / GB:g} GB)"
+        elif time.monotonic() > deadline:
+            why = f"stopped after {timeout:.0f} s"
+        if why:
+            os.killpg(proc.pid, signal.SIGKILL)
+            proc.wait()
+            return why, peak
+        time.sleep(0.2)
+    return None, peak
 
 
 def _seconds(result: dict[str, Any], key: str) -> str:
@@ -166,38 +243,36 @@ def _gb(value: float | None) -> str:
     return "n/a" if value is None else f"{value / GB:.2f}"
 
 
-def table(results: list[tuple[int, str, dict[str, Any]]]) -> str:
+def table(results: list[tuple[Size, str, dict[str, Any]]]) -> str:
     """Markdown: one row per (size, engine), then seconds per section, then the errors."""
     head = (
         "| rows | clients | engine | load (s) | summary (s) | segmentation (s) | "
         "peak Python (GB) | peak JVM (GB) | peak total (GB) | peak after load (GB) | "
-        "load average |\n|---|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+        "load average |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     lines = [head]
     for size, engine, r in results:
-        rows, clients = SIZES[size]
-        peaks = r.get("peaks") or {}
-        jvm = max((p["children"] for p in peaks.values()), default=None)
-        jvm = jvm if engine == "spark" else None
-        total = max((p["total"] for p in peaks.values()), default=None)
-        after = peaks.get("after load", {}).get("total")
-        loadavg = "-".join(f"{x:.1f}" for x in r.get("loadavg", [])[::3])
+        phases = (r.get("peaks") or {}).values()
+        jvm = max((p["children"] for p in phases), default=None) if engine == "spark" else None
+        total = max([p["total"] for p in phases] + [r["watched_peak"] or 0]) or None
+        after = (r.get("peaks") or {}).get("after load", {}).get("total")
+        loadavg = "-".join(f"{r[k]:.1f}" for k in ("loadavg_start", "loadavg_end") if k in r)
         lines.append(
-            f"| {rows:,} | {clients:,} | {engine} | {_seconds(r, 'load')} | "
+            f"| {size.rows:,} | {size.clients:,} | {engine} | {_seconds(r, 'load')} | "
             f"{_seconds(r, 'summary')} | {_seconds(r, 'segmentation')} | "
             f"{_gb(r.get('ru_maxrss'))} | {_gb(jvm)} | {_gb(total)} | {_gb(after)} | {loadavg} |"
         )
     runs = [(size, engine, r) for size, engine, r in results if "sections" in r]
     if runs:
-        lines += ["", "| section | " + " | ".join(f"{s} M {e} (s)" for s, e, _ in runs) + " |"]
-        lines.append("|---|" + "---:|" * len(runs))
+        columns = " | ".join(f"{s.label} {e} (s)" for s, e, _ in runs)
+        lines += ["", f"| section | {columns} |", "|---|" + "---:|" * len(runs)]
         for name in SEGMENTATIONS:
             cells = [
                 f"{r['sections'][name]:.2f}" if name in r["sections"] else "-" for *_, r in runs
             ]
             lines.append(f"| {name} | " + " | ".join(cells) + " |")
     errors = [
-        f"* {size} M {engine}, {key}: {r[key]}"
+        f"* {size.label} {engine}, {key}: {r[key]}"
         for size, engine, r in results
         for key in ("error", "summary_error", "segmentation_error")
         if key in r
@@ -221,11 +296,17 @@ def machine() -> str:
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=(__doc__ or "").splitlines()[0])
-    parser.add_argument("--sizes", default="1,10,100", help="millions of rows: 1, 10, 100")
+    parser.add_argument(
+        "--sizes",
+        default="1,10,100",
+        help="millions of rows, each with a tenth as many clients, or ROWS:CLIENTS in millions",
+    )
     parser.add_argument("--engines", default="duckdb,spark")
     parser.add_argument("--repeat", type=int, default=1)
     parser.add_argument("--period", default="2025-Q3")
-    parser.add_argument("--threads", type=int, default=1, help="DuckDB threads (config)")
+    parser.add_argument(
+        "--threads", type=int, help="DuckDB threads (default: the config's, every core)"
+    )
     parser.add_argument("--spark-master", default="local[2]")
     parser.add_argument(
         "--spark-option",
@@ -235,25 +316,31 @@ def main() -> None:
         help="a Spark setting of the session (repeatable; default spark.driver.memory=4g)",
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument(
+        "--max-memory",
+        type=float,
+        default=16,
+        help="GB of resident memory (the run's processes together) at which a run is stopped",
+    )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.worker:
-        print(json.dumps(worker(json.loads(args.worker))))
+        worker(json.loads(args.worker))
         return
     results = []
-    for size in (int(s) for s in args.sizes.split(",")):
-        rows, clients = SIZES[size]
+    for size in (Size.parse(s) for s in args.sizes.split(",")):
         started = time.perf_counter()
-        folder = cached(rows, clients)
+        folder = cached(size.rows, size.clients)
         made = json.loads((folder / "synth.json").read_text())["seconds"]
-        print(f"{size} M: {folder} (generated in {made} s; ready in", end=" ", flush=True)
+        print(f"{size.label}: {folder} (generated in {made} s; ready in", end=" ", flush=True)
         print(f"{time.perf_counter() - started:.1f} s)", flush=True)
         for engine in args.engines.split(","):
             result = run_one(folder, engine, args)
             results.append((size, engine, result))
             print(f"  {engine}: {json.dumps(result)}", flush=True)
-    print(f"\n{machine()}; period {args.period}, best of {args.repeat}, DuckDB threads")
-    print(f"{args.threads}, Spark {args.spark_master} {' '.join(args.spark_option)}\n")
+    threads = args.threads or f"default ({os.cpu_count()})"
+    print(f"\n{machine()}; period {args.period}, best of {args.repeat}; DuckDB threads")
+    print(f"{threads}; Spark {args.spark_master} {' '.join(args.spark_option)}\n")
     print(table(results))
 
 
