@@ -22,7 +22,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import Segmenter
+from segkit.analyses.segmenter import Segmenter, client_ids, match_ids
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -37,38 +37,78 @@ def transitions(
 ) -> pd.DataFrame:
     """One row per client of either period: ``customer_id``, ``from``, ``to``, ``move``, ``value``.
 
-    ``segmenter`` is fitted on ``before`` (changing it); ``value`` is indexed by customer id.
-    ``move`` is ``up``, ``down``, ``same``, ``entered`` or ``left``.
+    ``segmenter`` is fitted on ``before`` (changing it); ``before`` and ``now`` have one row per
+    client; ``value`` is indexed by customer id (each id once; 0 for a client it lacks).
+    ``move`` is ``up``, ``down``, ``same``, ``entered`` or ``left``. Rows are ordered by
+    customer id. A client is ``(new)`` / ``(gone)`` when absent from ``before`` / ``now`` or
+    labelled NaN there; a label not among the levels has no rank (``same``).
+
+    The clients of both periods are matched by a merge of their sorted ids (the features come
+    sorted by id, and ``value``'s ids are sorted once per run), walking both lists once instead
+    of hashing 1 M text ids: the outer merge and the lookup of each client's value took
+    ~0.4 s per segmentation at 1 M clients.
     """
     segmenter.fit(before)
-    a = pd.DataFrame({"customer_id": before["customer_id"], "from": segmenter.predict(before)})
-    b = pd.DataFrame({"customer_id": now["customer_id"], "to": segmenter.predict(now)})
-    t = a.merge(b, on="customer_id", how="outer", sort=True)
-    t["from"] = t["from"].fillna(NEW)
-    t["to"] = t["to"].fillna(GONE)
-    rank = {level: i for i, level in enumerate(segmenter.levels)}
-    r_from = t["from"].map(rank).to_numpy(dtype=float)
-    r_to = t["to"].map(rank).to_numpy(dtype=float)
+    ids, (in_before, in_now) = match_ids(client_ids(before), client_ids(now))
+    levels = pd.Index(segmenter.levels)
+    labels, ranks = [], []
+    for frame, row, absent in ((before, in_before, NEW), (now, in_now, GONE)):
+        predicted = np.append(np.asarray(segmenter.predict(frame), dtype=object), np.nan)
+        label = predicted[row]  # row -1: the NaN appended, i.e. absent
+        code = levels.get_indexer(label)  # -1: absent, NaN or not a level
+        label[pd.isna(label)] = absent
+        labels.append(label)
+        ranks.append(np.where(code >= 0, code, np.nan))
+    (r_from, r_to), (known, amounts) = ranks, _sorted_values(value)
     # Codes into one shared object per move: an array of text from np.select became 1 M new
     # Python strings per segmentation (~65 MB each at 1 M clients, kept with the transitions).
     move = np.select(
-        [t["from"] == NEW, t["to"] == GONE, r_to < r_from, r_to > r_from], [0, 1, 2, 3], 4
+        [labels[0] == NEW, labels[1] == GONE, r_to < r_from, r_to > r_from], [0, 1, 2, 3], 4
     )
-    t["move"] = MOVES[move]
-    t["value"] = t["customer_id"].map(value).fillna(0.0).to_numpy(dtype=float)
-    return t
+    _, (_, in_known) = match_ids(ids, known, how="left")
+    amount = np.append(amounts, 0.0)[in_known]
+    return pd.DataFrame(
+        {
+            "customer_id": ids.to_numpy(),
+            "from": labels[0],
+            "to": labels[1],
+            "move": MOVES[move],
+            "value": np.where(np.isnan(amount), 0.0, amount),
+        }
+    )
 
 
 def matrices(t: pd.DataFrame, levels: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """Transition matrices of client counts and of value: rows from, columns to."""
+    """Transition matrices of client counts and of value: rows from, columns to.
+
+    Counted on integer cell codes (``pd.crosstab`` and ``pivot_table`` on the texts took
+    ~0.3 s per segmentation at 1 M clients); the values are summed by a pandas group-by in row
+    order, as ``pivot_table`` sums them.
+    """
     rows, cols = [*levels, NEW], [*levels, GONE]
-    counts = pd.crosstab(t["from"], t["to"]).reindex(index=rows, columns=cols, fill_value=0)
-    value = (
-        t.pivot_table(index="from", columns="to", values="value", aggfunc="sum", observed=False)
-        .reindex(index=rows, columns=cols)
-        .fillna(0.0)
+    r = pd.Index(rows).get_indexer(t["from"])
+    c = pd.Index(cols).get_indexer(t["to"])
+    ok = (r >= 0) & (c >= 0)
+    cell = r[ok] * len(cols) + c[ok]
+    size = len(rows) * len(cols)
+    counts = np.bincount(cell, minlength=size).astype(np.int64)
+    sums = pd.Series(t["value"].to_numpy()[ok]).groupby(cell).sum()
+    value = np.zeros(size)
+    value[sums.index.to_numpy()] = sums.to_numpy()
+    index, columns = pd.Index(rows, name="from"), pd.Index(cols, name="to")
+    return (
+        pd.DataFrame(counts.reshape(len(rows), len(cols)), index=index, columns=columns),
+        pd.DataFrame(value.reshape(len(rows), len(cols)), index=index, columns=columns),
     )
-    return counts, value
+
+
+def _sorted_values(value: pd.Series) -> tuple[pd.Index, np.ndarray]:
+    """``value``'s ids in increasing order (each once) and its amounts alike."""
+    if not value.index.is_monotonic_increasing:
+        value = value.sort_index(kind="stable")
+    if not value.index.is_unique:
+        raise ValueError("the value of each client must be given once")
+    return value.index, value.to_numpy(dtype=float)
 
 
 class Migration:

@@ -26,7 +26,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import Segmenter
+from segkit.analyses.segmenter import Segmenter, client_ids, match_ids
 from segkit.engine.analysis import Section, Table, Unit
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -193,9 +193,11 @@ def _labels(ctx: PeriodContext, seg: Segmenter, clients: pd.DataFrame) -> pd.Ser
     """The level of each row of ``clients`` by ``seg`` fitted on this period; NaN if unclassed."""
     seg = copy.deepcopy(seg)  # the section keeps its unfitted segmenter
     f = seg.features(ctx, ctx.period)
-    lab = pd.Series(seg.fit(f).predict(f).to_numpy(), index=f["customer_id"].to_numpy())
-    levels = pd.CategoricalDtype(list(seg.levels))
-    return clients["customer_id"].map(lab).astype(levels)
+    predicted = np.append(np.asarray(seg.fit(f).predict(f), dtype=object), np.nan)
+    _, (row, at) = match_ids(client_ids(clients), client_ids(f), how="left")
+    label = np.empty(len(clients), dtype=object)
+    label[row] = predicted[at]  # at -1: the NaN appended, unclassed
+    return pd.Series(label, index=clients.index).astype(pd.CategoricalDtype(list(seg.levels)))
 
 
 @hookimpl
