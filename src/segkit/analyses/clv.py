@@ -712,11 +712,8 @@ def _holdout_actual(
     :func:`summarize`); month m ends ``m x 30.4375`` days after the split, as in the model's
     prediction.
     """
-    p = purchase_days(tx, end)
-    start = ibis.date(split)
-    holdout = p.filter(p.day >= start).select(
-        "customer_id", offset_days=p.day.delta(start, unit="day")
-    )
+    p = purchase_days(tx, end, start=split)
+    holdout = p.select("customer_id", offset_days=p.day.delta(ibis.date(split), unit="day"))
     frame = ctx.execute(holdout)
     days = frame.loc[frame["customer_id"].isin(customers), "offset_days"].to_numpy()
     edges = np.arange(1, months + 1) * 30.4375

@@ -37,16 +37,26 @@ def _as_day(value: DateLike, name: str) -> pd.Timestamp:
     return day
 
 
-def purchase_days(transactions: ir.Table, end: date) -> ir.Table:
-    """The purchase days before ``end``: ``customer_id``, ``day`` (a date) and ``value``.
+def purchase_days(transactions: ir.Table, end: date, start: date | None = None) -> ir.Table:
+    """The purchase days in ``[start, end)``: ``customer_id``, ``day`` (a date) and ``value``.
 
     A purchase day is a calendar day with purchases whose amounts, returns (negative amounts)
-    netted in, sum to more than 0; ``value`` is that sum, as a float. ``transactions`` has
-    ``customer_id``, ``date`` (date or timestamp) and ``amount``.
+    netted in, sum to more than 0; ``value`` is that sum (exact: :func:`money_sum`), as a
+    float. ``transactions`` has ``customer_id``, ``date`` (date or timestamp) and ``amount``;
+    without ``start`` every day before ``end`` counts.
     """
-    day = transactions.date.cast("date")
+    when = transactions.date
+
+    def midnight(day: date) -> ir.Value:
+        # In the column's own type, so the filter compares the raw column (no per-row cast).
+        return ibis.date(day).cast(when.type())
+
+    known = when < midnight(end)
+    if start is not None:
+        known &= when >= midnight(start)
+    day = when.cast("date")
     return (
-        transactions.filter(day < ibis.date(end))
+        transactions.filter(known)
         .group_by(customer_id=transactions.customer_id, day=day)
         .aggregate(value=money_sum(transactions.amount))
         .filter(_.value > 0)
