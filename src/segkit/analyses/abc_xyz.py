@@ -40,6 +40,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
+from segkit.analyses.segmenter import keep_labelled
 from segkit.data.engine import money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -372,9 +373,8 @@ class AbcXyz:
 
     def run(self, ctx: PeriodContext) -> Section:
         settings = parse_settings(ctx.settings)
-        seg = AbcXyzSegmenter(settings)
-        now = self._classify(ctx, seg, ctx.period)
-        before = self._classify(ctx, seg, ctx.previous)
+        now = self._classify(ctx, AbcXyzSegmenter(settings), ctx.period)
+        before = self._classify(ctx, AbcXyzSegmenter(settings), ctx.previous)
         unfitted = AbcXyzSegmenter(settings)
         what = "margin" if settings.basis == "margin" else "revenue"
         if now.empty:
@@ -483,9 +483,12 @@ class AbcXyz:
 
     @staticmethod
     def _classify(ctx: PeriodContext, seg: AbcXyzSegmenter, period: Period) -> pd.DataFrame:
-        """Each client of ``period`` with features and cells, cut-offs learnt on that period."""
+        """Each client of ``period`` with features and cells, cut-offs learnt on that period
+        (kept for migration and stratification, so ``seg`` must not be fitted again)."""
         f = seg.features(ctx, period)
-        return pd.concat([f, seg.fit(f).classify(f)], axis=1)
+        out = pd.concat([f, seg.fit(f).classify(f)], axis=1)
+        keep_labelled(ctx, AbcXyz.name, period, seg, f, out["cell"])
+        return out
 
 
 def cell_table(clients: pd.DataFrame) -> pd.DataFrame:

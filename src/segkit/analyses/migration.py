@@ -14,7 +14,6 @@ not the thresholds. Definitions:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -22,7 +21,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import Segmenter, client_ids, match_ids
+from segkit.analyses.segmenter import Labelled, Segmenter, client_ids, labelled, match_ids
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -35,26 +34,37 @@ MOVES = np.array(["entered", "left", "up", "down", "same"], dtype=object)
 def transitions(
     segmenter: Segmenter, before: pd.DataFrame, now: pd.DataFrame, value: pd.Series
 ) -> pd.DataFrame:
+    """:func:`moves` from ``before`` to ``now``, with ``segmenter`` fitted on ``before``
+    (changing it); both frames have one row per client."""
+    segmenter.fit(before)
+    labels = np.asarray(segmenter.predict(before), dtype=object)
+    return moves(Labelled(segmenter, client_ids(before), labels), now, value)
+
+
+def moves(before: Labelled, now: pd.DataFrame, value: pd.Series) -> pd.DataFrame:
     """One row per client of either period: ``customer_id``, ``from``, ``to``, ``move``, ``value``.
 
-    ``segmenter`` is fitted on ``before`` (changing it); ``before`` and ``now`` have one row per
-    client; ``value`` is indexed by customer id (each id once; 0 for a client it lacks).
-    ``move`` is ``up``, ``down``, ``same``, ``entered`` or ``left``. Rows are ordered by
-    customer id. A client is ``(new)`` / ``(gone)`` when absent from ``before`` / ``now`` or
-    labelled NaN there; a label not among the levels has no rank (``same``).
+    ``before`` is the segmenter fitted on the earlier period with its labels there; ``now`` is
+    this period's features (one row per client), labelled by that segmenter. ``value`` is
+    indexed by customer id (each id once; 0 for a client it lacks). ``move`` is ``up``,
+    ``down``, ``same``, ``entered`` or ``left``. Rows are ordered by customer id. A client is
+    ``(new)`` / ``(gone)`` when absent from ``before`` / ``now`` or labelled NaN there; a label
+    not among the levels has no rank (``same``).
 
     The clients of both periods are matched by a merge of their sorted ids (the features come
     sorted by id, and ``value``'s ids are sorted once per run), walking both lists once instead
     of hashing 1 M text ids: the outer merge and the lookup of each client's value took
     ~0.4 s per segmentation at 1 M clients.
     """
-    segmenter.fit(before)
-    ids, (in_before, in_now) = match_ids(client_ids(before), client_ids(now))
+    segmenter = before.segmenter
+    ids, (in_before, in_now) = match_ids(before.ids, client_ids(now))
     levels = pd.Index(segmenter.levels)
     labels, ranks = [], []
-    for frame, row, absent in ((before, in_before, NEW), (now, in_now, GONE)):
-        predicted = np.append(np.asarray(segmenter.predict(frame), dtype=object), np.nan)
-        label = predicted[row]  # row -1: the NaN appended, i.e. absent
+    for predicted, row, absent in (
+        (before.labels, in_before, NEW),
+        (segmenter.predict(now), in_now, GONE),
+    ):
+        label = np.append(np.asarray(predicted, dtype=object), np.nan)[row]  # -1: NaN, absent
         code = levels.get_indexer(label)  # -1: absent, NaN or not a level
         label[pd.isna(label)] = absent
         labels.append(label)
@@ -147,15 +157,14 @@ class Migration:
         data: dict[str, Any] = {}
         lines, notes = [], []
         for name, proto in sources.items():
-            seg = copy.deepcopy(proto)  # the section keeps its unfitted segmenter
             try:
-                t = transitions(
-                    seg, seg.features(ctx, ctx.previous), seg.features(ctx, ctx.period), value
-                )
+                # Fitted on the previous period and labelled there by the section itself.
+                before = labelled(ctx, name, proto, ctx.previous)
+                t = moves(before, before.segmenter.features(ctx, ctx.period), value)
             except Exception as exc:  # one plugin's segmenter must not hide the others' moves
                 notes.append(f"{name}: migration failed: {type(exc).__name__}: {exc}")
                 continue
-            counts, values = matrices(t, tuple(seg.levels))
+            counts, values = matrices(t, tuple(proto.levels))
             data[name] = t
             title = ctx.results[name].title
             up, down = int((t["move"] == "up").sum()), int((t["move"] == "down").sum())

@@ -36,6 +36,7 @@ from matplotlib.figure import Figure
 from segkit.analyses._binning import mid_percentile, reference
 from segkit.analyses.abc_xyz import period_activity
 from segkit.analyses.features import client_features
+from segkit.analyses.segmenter import keep_labelled
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -132,7 +133,7 @@ class QuadrantSegmenter:
     """Quadrants with component references and split points learnt by :meth:`fit`."""
 
     name = "quadrants"
-    levels = QUADRANTS
+    levels: tuple[str, ...] = QUADRANTS
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
@@ -341,8 +342,12 @@ def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
 
 
 def _classified(ctx: PeriodContext, seg: QuadrantSegmenter, period: Period) -> pd.DataFrame:
+    """Each client of ``period`` classified with cut-offs learnt on that period (kept for
+    migration and stratification, so ``seg`` must not be fitted again)."""
     f = seg.features(ctx, period)
-    return pd.concat([f, seg.fit(f).classify(f)], axis=1)
+    out = pd.concat([f, seg.fit(f).classify(f)], axis=1)
+    keep_labelled(ctx, Quadrants.name, period, seg, f, out["quadrant"])
+    return out
 
 
 def _weights_text(weights: Mapping[str, float]) -> str:

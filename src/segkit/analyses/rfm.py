@@ -26,6 +26,7 @@ from matplotlib.figure import Figure
 
 from segkit.analyses._binning import rank_scores, reference
 from segkit.analyses.features import client_features
+from segkit.analyses.segmenter import keep_labelled
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -156,9 +157,8 @@ class Rfm:
         basis = ctx.settings["basis"]
         if basis not in ("revenue", "margin"):
             raise ConfigError(f"analyses.rfm.basis must be revenue or margin, got {basis!r}")
-        seg = RfmSegmenter(basis)
-        now = _scored(ctx, seg, ctx.period)
-        before = _scored(ctx, seg, ctx.previous)
+        now = _scored(ctx, RfmSegmenter(basis), ctx.period)
+        before = _scored(ctx, RfmSegmenter(basis), ctx.previous)
         notes = []
         returns_only = _returns_only(ctx)
         if returns_only:
@@ -245,8 +245,12 @@ class Rfm:
 
 
 def _scored(ctx: PeriodContext, seg: RfmSegmenter, period: Period) -> pd.DataFrame:
+    """Each client of ``period`` scored with cut-offs learnt on that period (kept for migration
+    and stratification, so ``seg`` must not be fitted again)."""
     f = seg.features(ctx, period)
-    return pd.concat([f, seg.fit(f).score(f)], axis=1)
+    out = pd.concat([f, seg.fit(f).score(f)], axis=1)
+    keep_labelled(ctx, Rfm.name, period, seg, f, out["segment"])
+    return out
 
 
 def _returns_only(ctx: PeriodContext) -> int:

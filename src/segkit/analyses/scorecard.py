@@ -61,6 +61,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses._binning import counts_below_and_equal
+from segkit.analyses.segmenter import keep_labelled
 from segkit.analyses.tiers import (
     DEFAULT_SCALES,
     check_scales,
@@ -572,7 +573,10 @@ class Scorecard:
         previous = ScoreRule(settings)
         prev_features = previous.features(ctx, ctx.previous)
         prev = fit_and_rate(previous, prev_features) if len(prev_features) else None
+        # Both rules' grades are what migration and stratification would compute again.
+        keep_labelled(ctx, self.name, ctx.period, rule, features, clients["grade"])
         if prev is not None:
+            keep_labelled(ctx, self.name, ctx.previous, previous, prev_features, prev["grade"])
             prev["revenue_year"] = prev_features["revenue_year"]
 
         grades = _grade_table(clients, settings.levels)

@@ -10,12 +10,18 @@ in ``section.data["segmenter"]``; the migration analysis (which runs after it) d
 An analysis' per-client results go in ``section.data["clients"]``: a DataFrame with a
 ``customer_id`` column, exported by ``segkit score``.
 
-:func:`match_ids` lines up two such frames' clients (migration, stratification) by merging
-their sorted ids rather than hashing them.
+:func:`labelled` gives a segmenter fitted on a period with that period's labels, cached per
+report run: migration needs the previous period's (fitted there, labelled there), stratification
+this period's, and the analysis itself has usually computed both already, so it hands them
+over with :func:`keep_labelled` instead of migration and stratification fitting and labelling
+the same clients again. :func:`match_ids` lines up two frames' clients by merging their sorted
+ids rather than hashing them.
 """
 
 from __future__ import annotations
 
+import copy
+from dataclasses import dataclass
 from typing import Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
@@ -45,9 +51,60 @@ class Segmenter(Protocol):
         ...
 
 
+@dataclass(frozen=True)
+class Labelled:
+    """A segmenter fitted on one period's features, and the labels it gives those clients."""
+
+    segmenter: Segmenter
+    #: The clients' ids, in the features' order (see :func:`client_ids`).
+    ids: pd.Index
+    #: The label of each client (an object array, NaN where unclassed).
+    labels: np.ndarray
+
+
+def labelled(ctx: PeriodContext, name: str, proto: Segmenter, period: Period) -> Labelled:
+    """Section ``name``'s segmenter ``proto`` (a copy) fitted on ``period``, with its labels.
+
+    Cached per report run under the section's name; the section may have kept its own
+    (:func:`keep_labelled`). The fitted segmenter is shared: callers must not fit it again.
+    """
+
+    def compute() -> Labelled:
+        seg = copy.deepcopy(proto)  # the section keeps its unfitted segmenter
+        features = seg.features(ctx, period)
+        return Labelled(seg, client_ids(features), _labels(seg.fit(features).predict(features)))
+
+    return ctx.memo(("segmenter.labelled", name, period.start, period.end), compute)
+
+
+def keep_labelled(
+    ctx: PeriodContext,
+    name: str,
+    period: Period,
+    fitted: Segmenter,
+    features: pd.DataFrame,
+    labels: pd.Series,
+) -> None:
+    """Record what :func:`labelled` would compute: ``fitted`` (fitted on ``features`` of
+    ``period`` and not fitted again afterwards) and the labels it gives them.
+
+    For the analysis ``name`` that has fitted and labelled ``period`` anyway; ``labels`` must be
+    ``fitted.predict(features)``.
+    """
+    key = ("segmenter.labelled", name, period.start, period.end)
+    ctx.memo(key, lambda: Labelled(fitted, client_ids(features), _labels(labels)))
+
+
+def _labels(labels: pd.Series) -> np.ndarray:
+    return np.asarray(labels, dtype=object)
+
+
 def client_ids(frame: pd.DataFrame) -> pd.Index:
     """The ``customer_id`` column of ``frame`` as an index; an error if an id repeats."""
     ids = pd.Index(frame["customer_id"])
+    # Checked first: strictly increasing ids (the usual case) are then known unique without
+    # building a hash table of them.
+    _ = ids.is_monotonic_increasing
     if not ids.is_unique:
         raise ValueError("the segmenter's features have several rows for one client")
     return ids

@@ -18,7 +18,6 @@ Definitions:
 
 from __future__ import annotations
 
-import copy
 from collections.abc import Mapping
 from typing import Any
 
@@ -26,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import Segmenter, client_ids, match_ids
+from segkit.analyses.segmenter import Segmenter, client_ids, labelled, match_ids
 from segkit.engine.analysis import Section, Table, Unit
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -150,7 +149,7 @@ class Stratification:
             if not isinstance(seg, Segmenter):
                 notes.append(f"No {name} segmentation in this report: its mix is not shown.")
                 continue
-            labels[name] = _labels(ctx, seg, clients)
+            labels[name] = _labels(ctx, name, seg, clients)
         if not present or clients.empty:
             return Section(
                 self.name,
@@ -189,14 +188,13 @@ class Stratification:
         )
 
 
-def _labels(ctx: PeriodContext, seg: Segmenter, clients: pd.DataFrame) -> pd.Series:
-    """The level of each row of ``clients`` by ``seg`` fitted on this period; NaN if unclassed."""
-    seg = copy.deepcopy(seg)  # the section keeps its unfitted segmenter
-    f = seg.features(ctx, ctx.period)
-    predicted = np.append(np.asarray(seg.fit(f).predict(f), dtype=object), np.nan)
-    _, (row, at) = match_ids(client_ids(clients), client_ids(f), how="left")
+def _labels(ctx: PeriodContext, name: str, seg: Segmenter, clients: pd.DataFrame) -> pd.Series:
+    """The level of each row of ``clients`` by section ``name``'s segmenter ``seg`` fitted on
+    this period (usually as the section labelled them); NaN if unclassed."""
+    this = labelled(ctx, name, seg, ctx.period)
+    _, (row, at) = match_ids(client_ids(clients), this.ids, how="left")
     label = np.empty(len(clients), dtype=object)
-    label[row] = predicted[at]  # at -1: the NaN appended, unclassed
+    label[row] = np.append(this.labels, np.nan)[at]  # at -1: the NaN appended, unclassed
     return pd.Series(label, index=clients.index).astype(pd.CategoricalDtype(list(seg.levels)))
 
 

@@ -45,6 +45,7 @@ from matplotlib.figure import Figure
 
 from segkit.analyses.charts import paired_share_bars
 from segkit.analyses.features import client_features
+from segkit.analyses.segmenter import keep_labelled
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -545,6 +546,8 @@ def _tier_clients(
     """Tiered clients of ``period`` with revenue and margin, and the rule fitted on them.
 
     Without ``reasons``, the texts (bases and reasons) are left out: they are the slow part.
+    The rule and its tiers are kept for migration and stratification (see
+    :func:`segkit.analyses.segmenter.keep_labelled`).
     """
     rule = TierRule(settings)
     features = rule.features(ctx, period)
@@ -552,6 +555,7 @@ def _tier_clients(
         return None
     rule.fit(features)
     clients = rule.evidence(features) if reasons else rule.classify(features)
+    keep_labelled(ctx, Tiers.name, period, rule, features, clients["tier"])
     for col in ("revenue_year", "margin_year", "revenue_period", "margin_period", "tenure_days"):
         clients[col] = features[col]
     return clients, rule
