@@ -67,6 +67,7 @@ from segkit.analyses.tiers import (
     check_scales,
     check_window,
     rated_with_capacity,
+    with_columns,
 )
 from segkit.data.load import Dataset
 from segkit.engine.analysis import Metric, Section, Table
@@ -240,7 +241,7 @@ class ScoreRule:
         """Rated clients' features as of ``period.end``, with ``capacity`` added."""
         s = self.settings
         frame, capacity, _ = rated_with_capacity(ctx, period, s.window_months, s.scales)
-        frame = frame.assign(capacity=capacity)
+        frame = with_columns(frame, capacity=capacity)
         unknown = [
             f
             for f in self.sub_indicators
@@ -353,6 +354,17 @@ def rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
 def fit_and_rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
     """``rate(rule.fit(features), features)``, scoring the clients once instead of twice."""
     return _ranked(rule, rule.fit_points(features))
+
+
+def _by_rank(clients: pd.DataFrame) -> pd.DataFrame:
+    """``clients`` sorted by rank, then customer id.
+
+    The rows usually come in id order (the features are sorted by id), and then a stable sort
+    on the rank alone gives that order without comparing text ids (~0.7 s at 740,000 clients).
+    """
+    if not pd.Index(clients["customer_id"]).is_monotonic_increasing:
+        clients = clients.sort_values("customer_id", kind="stable")
+    return clients.sort_values("rank", kind="stable")
 
 
 def _ranked(rule: ScoreRule, out: pd.DataFrame) -> pd.DataFrame:
@@ -644,15 +656,17 @@ class Scorecard:
                 "normalisation)",
             ),
             "top": Table(
-                clients.sort_values(["rank", "customer_id"])[
-                    [
-                        "rank",
-                        "customer_id",
-                        "score",
-                        "grade",
-                        *[f"points_{i.name}" for i in settings.indicators],
+                _by_rank(
+                    clients[
+                        [
+                            "rank",
+                            "customer_id",
+                            "score",
+                            "grade",
+                            *[f"points_{i.name}" for i in settings.indicators],
+                        ]
                     ]
-                ],
+                ),
                 formats={
                     "score": "score",
                     **{f"points_{i.name}": "score" for i in settings.indicators},

@@ -70,7 +70,9 @@ def rated_clients(features: pd.DataFrame, period: Period, months: int) -> pd.Dat
     """Clients with a purchase (amount > 0) in the ``months`` before ``period.end``."""
     since = pd.Timestamp(add_months(period.end, -months))
     last = pd.to_datetime(features["last_purchase"])
-    return features[last >= since].reset_index(drop=True)
+    rated = features.take(np.flatnonzero((last >= since).to_numpy()))
+    rated.index = pd.RangeIndex(len(rated))  # reset_index() copied the whole frame again
+    return rated
 
 
 def rated_with_capacity(
@@ -88,6 +90,13 @@ def rated_with_capacity(
         return (frame, *capacity_position(frame, scales))
 
     return ctx.memo(key, compute)
+
+
+def with_columns(frame: pd.DataFrame, **columns: pd.Series) -> pd.DataFrame:
+    """``frame.assign(**columns)`` without copying ``frame``'s data: the new frame's columns are
+    views of the shared, cached one (so neither may be written into). ``assign`` copied the
+    ~25 columns of 740,000 rated clients at every call (~0.3 s)."""
+    return pd.DataFrame({**{c: frame[c] for c in frame.columns}, **columns}, copy=False)
 
 
 def capacity_position(
@@ -292,7 +301,7 @@ class TierRule:
         frame, position, basis = rated_with_capacity(
             ctx, period, s.window_months, s.capacity_scales
         )
-        return frame.assign(capacity_position=position, capacity_labels=basis)
+        return with_columns(frame, capacity_position=position, capacity_labels=basis)
 
     def fit(self, features: pd.DataFrame) -> Self:
         if features.empty:
@@ -323,8 +332,11 @@ class TierRule:
         out["volume_points"] = points(f["revenue_year"], self.volume_cuts_)
         out["tenure_points"] = points(f["tenure_days"], s.tenure_cuts)
         cols = [f"{fam}_points" for fam in FAMILIES]
-        out["points"] = out[cols].sum(axis=1, skipna=True)
-        out["max_points"] = 2 * out[cols].notna().sum(axis=1)
+        # Points are whole numbers, so their sums are exact in any order (numpy on the columns:
+        # a DataFrame row sum took ~0.3 s at 740,000 clients).
+        each = np.column_stack([out[c].to_numpy(dtype=float) for c in cols])
+        out["points"] = np.nansum(each, axis=1)
+        out["max_points"] = 2 * (~np.isnan(each)).sum(axis=1)
         out["share"] = out["points"] / out["max_points"].where(out["max_points"] > 0)
         gates = pd.Series(True, index=f.index)
         for family, need in s.vip_requires.items():
