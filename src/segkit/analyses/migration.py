@@ -167,8 +167,12 @@ class Migration:
             counts, values = matrices(t, tuple(proto.levels))
             data[name] = t
             title = ctx.results[name].title
-            up, down = int((t["move"] == "up").sum()), int((t["move"] == "down").sum())
-            both = int(t["move"].isin(["up", "down", "same"]).sum())
+            # The moves as codes (their labels are shared objects, so this lookup is cheap)
+            # rather than a comparison of 1 M texts per count.
+            move = pd.Index(MOVES).get_indexer(t["move"])
+            counts_of = np.bincount(move, minlength=MOVES.size).tolist()
+            n = dict(zip(MOVES.tolist(), counts_of, strict=True))
+            up, down, both = n["up"], n["down"], n["up"] + n["down"] + n["same"]
             metrics += [
                 Metric(f"{name}_up", f"{title}: moved up", up, "count", None, True),
                 Metric(f"{name}_down", f"{title}: moved down", down, "count", None, False),
@@ -184,17 +188,17 @@ class Migration:
                 formats={c: "money" for c in values.columns},
                 caption=f"{title}: this period's net revenue of the clients in each cell",
             )
-            for move in ("up", "down"):
-                movers = t[t["move"] == move]
+            for direction in ("up", "down"):
+                movers = t[move == MOVES.tolist().index(direction)]
                 # Highest value first, ties by id. t is sorted by id, so its row order breaks the
                 # ties: a sort on the text ids took ~0.3 s per segmentation at 1 M clients.
                 movers = movers.iloc[
                     np.lexsort((np.arange(len(movers)), -movers["value"].to_numpy()))
                 ]
-                tables[f"{name}_{move}"] = Table(
+                tables[f"{name}_{direction}"] = Table(
                     movers[["customer_id", "from", "to", "value"]].reset_index(drop=True),
                     formats={"value": "money"},
-                    caption=f"{title}: moved {move}, highest value first",
+                    caption=f"{title}: moved {direction}, highest value first",
                     max_rows=limit,
                 )
         return Section(
