@@ -32,12 +32,11 @@ from typing import Any, Self
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
-from pandas.api.extensions import take
 
 from segkit.analyses._binning import mid_percentile, reference
 from segkit.analyses.abc_xyz import period_activity
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import client_ids, keep_labelled, match_ids
+from segkit.analyses.segmenter import keep_labelled
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -325,16 +324,12 @@ class Quadrants:
 def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
     a = period_activity(ctx, period)
     f = client_features(ctx, period)
-    cols = ["tenure_days", *[c for c in ("nps_last", "referrals") if c in f]]
-    # Each active client's row of the features (a left merge on the ids, done by merging the
-    # two sorted id lists instead of hashing 1 M text ids); NaN where a client has none.
-    _, (row, at) = match_ids(client_ids(a), client_ids(f), how="left")
-    picked = np.empty(len(a), dtype=np.intp)
-    picked[row] = at  # -1: no features row
-    out = {c: _pick(f[c], picked) for c in cols}
+    cols = ["customer_id", "tenure_days"]
+    cols += [c for c in ("nps_last", "referrals") if c in f]
+    out = a[["customer_id"]].merge(f[cols], on="customer_id", how="left")
     return pd.DataFrame(
         {
-            "customer_id": a["customer_id"],
+            "customer_id": out["customer_id"],
             "tenure": out["tenure_days"].astype(float),
             "regularity": (a["active"] / a["observed"].clip(lower=1)).to_numpy(),
             "nps": out["nps_last"].astype(float) if "nps_last" in out else np.nan,
@@ -344,12 +339,6 @@ def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
             "profitability": a[col].to_numpy(),
         }
     )
-
-
-def _pick(column: pd.Series, at: np.ndarray) -> pd.Series:
-    """``column``'s values at positions ``at``; missing at -1 (upcast as a merge does)."""
-    extension = isinstance(column.dtype, pd.api.extensions.ExtensionDtype)
-    return pd.Series(take(column.array if extension else column.to_numpy(), at, allow_fill=True))
 
 
 def _classified(ctx: PeriodContext, seg: QuadrantSegmenter, period: Period) -> pd.DataFrame:
