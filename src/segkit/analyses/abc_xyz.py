@@ -41,7 +41,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.segmenter import keep_labelled
-from segkit.data.engine import money_sum
+from segkit.data.engine import exact_sum, money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -225,7 +225,7 @@ def _activity(ctx: PeriodContext, end: date, window_months: int, grain: str) -> 
             margin=money_sum(b.margin, seen),
             active=b.count(where=seen & (b.gross > 0)),
             gross=money_sum(b.gross, seen),
-            gross_sq=money_sum(b.gross * b.gross, seen),
+            gross_sq=exact_sum(b.gross * b.gross, seen),
             first_purchase=b.first_purchase.min(),
             periods=b.count(where=seen),
         )

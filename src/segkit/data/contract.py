@@ -21,6 +21,10 @@ from typing import Literal
 
 Kind = Literal["id", "date", "number", "text", "bool"]
 
+#: Bound of money amounts (in currency units, either sign): larger values are export errors,
+#: and the engine adds money exactly in 64-bit micro-units (segkit.data.engine.money_sum).
+MONEY_LIMIT = 1e12
+
 
 @dataclass(frozen=True)
 class Column:
@@ -72,6 +76,8 @@ TRANSACTIONS = Table(
         Column(
             "amount",
             "number",
+            minimum=-MONEY_LIMIT,
+            maximum=MONEY_LIMIT,
             description="Net revenue of the row in the report currency; "
             "negative for returns and refunds.",
         ),
@@ -85,6 +91,8 @@ TRANSACTIONS = Table(
         Column(
             "margin",
             "number",
+            minimum=-MONEY_LIMIT,
+            maximum=MONEY_LIMIT,
             required=False,
             nullable=True,
             description="Gross margin of the row (same currency as amount).",
@@ -92,6 +100,8 @@ TRANSACTIONS = Table(
         Column(
             "cost",
             "number",
+            minimum=-MONEY_LIMIT,
+            maximum=MONEY_LIMIT,
             required=False,
             nullable=True,
             description="Cost of goods; margin = amount - cost when margin is absent.",
@@ -140,7 +150,7 @@ SUBSCRIPTIONS = Table(
         Column("plan", "text"),
         Column("start_date", "date"),
         Column("end_date", "date", nullable=True),
-        Column("monthly_value", "number", minimum=0.0),
+        Column("monthly_value", "number", minimum=0.0, maximum=MONEY_LIMIT),
     ),
     event="start_date",
 )
@@ -220,7 +230,7 @@ MARKETING = Table(
     (
         Column("source", "text"),
         Column("month", "date", description="First day of the month the spend belongs to."),
-        Column("spend", "number", minimum=0.0),
+        Column("spend", "number", minimum=0.0, maximum=MONEY_LIMIT),
     ),
     event="month",
 )

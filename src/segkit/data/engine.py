@@ -29,9 +29,12 @@ from ibis.backends import BaseBackend
 
 from segkit.config import EngineName
 
-#: Exact type of money sums: amounts are rounded to 1e-6 of the currency unit, totals keep 32
-#: integer digits.
-MONEY = dt.Decimal(38, 6)
+#: Money is added in whole micro-units (1e-6 of the currency unit) as 64-bit integers; the
+#: contract bounds amounts to 1e12 (segkit.data.contract.MONEY_LIMIT), far inside that range.
+MICRO = 1_000_000
+
+#: Exact type for sums of larger numbers (squares of money): 32 integer digits, 6 decimals.
+EXACT = dt.Decimal(38, 6)
 
 
 @ibis.udf.agg.builtin
@@ -54,8 +57,16 @@ def bit_count(x: int) -> int:  # type: ignore[empty-body]
 
 
 def money_sum(value: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
-    """The exact sum of ``value`` (rows where ``where`` holds), as a float; NULL when no row."""
-    return value.cast(MONEY).sum(where=where).cast("float64")
+    """The exact sum of money ``value`` (rows where ``where`` holds), as a float; NULL when no
+    row. Each amount is rounded to a micro-unit of the currency and the integers are added."""
+    micro = (value * MICRO).round().cast("int64")
+    return micro.sum(where=where).cast("float64") / MICRO
+
+
+def exact_sum(value: ir.NumericColumn, where: ir.BooleanValue | None = None) -> ir.FloatingScalar:
+    """The exact sum of ``value`` rounded to 1e-6, for numbers beyond money's bound (squares
+    of amounts); slower than :func:`money_sum` (128-bit decimals)."""
+    return value.cast(EXACT).sum(where=where).cast("float64")
 
 
 @dataclass
