@@ -15,7 +15,7 @@ import ibis.expr.types as ir
 import pandas as pd
 from ibis import _
 
-from segkit.data.engine import min_by, money_sum
+from segkit.data.engine import Engine, min_by, money_sum
 
 Unit = Literal["D", "W", "M", "Y"]
 
@@ -156,5 +156,7 @@ def summarize(
                 duration_holdout=in_unit(end_day, split_day),
             )
         )
-    # Sorting in pandas is cheaper than an ORDER BY over a million customers.
-    return backend.execute(summary).set_index("customer_id").sort_index()
+    # Sorted by the engine: with text ids (as loaded) pandas' sort_index took 1.1-1.3 s for
+    # 825,000 clients, DuckDB's ORDER BY 0.1 s. Both order strings by code point.
+    engine = Engine("duckdb" if backend.name == "duckdb" else "spark", backend)
+    return engine.execute(summary.order_by("customer_id")).set_index("customer_id")
