@@ -23,7 +23,9 @@ Each (size, engine) runs in a fresh Python process, so memory figures are per ru
   reports the steps it finished.
 
 Times are the best of ``--repeat`` runs of the summary and of the segmentations (each run on a
-fresh cache). Prints markdown tables for bench/README.md.
+fresh cache), wall clock and CPU (this process and its children: with Spark mostly the JVM's);
+on a shared machine the CPU seconds vary less than the wall clock. Prints markdown tables for
+bench/README.md.
 """
 
 from __future__ import annotations
@@ -106,6 +108,23 @@ class Peaks:
         self._stop.set()
 
 
+def cpu_seconds() -> float:
+    """CPU seconds used so far by this process and its live children (Spark's JVM).
+
+    Less sensitive than wall time to other work on a shared machine.
+    """
+    total = time.process_time()
+    try:
+        import psutil
+    except ImportError:
+        return total
+    for child in psutil.Process().children(recursive=True):
+        with contextlib.suppress(psutil.Error):
+            times = child.cpu_times()
+            total += times.user + times.system
+    return total
+
+
 def emit(**values: Any) -> None:
     """Hand results to the parent as they come (one JSON line each), so a run that is stopped
     or fails still reports its earlier steps."""
@@ -128,19 +147,24 @@ def worker(spec: dict[str, Any]) -> None:
     peaks.phase = "after load"
     period = parse_period(spec["period"])
     summary: list[float] = []
+    summary_cpu: list[float] = []
     try:
         for _ in range(spec["repeat"]):
-            started = time.perf_counter()
+            started, cpu = time.perf_counter(), cpu_seconds()
             clients = len(summarize(dataset.as_of("transactions", period.end), period.end))
             summary.append(time.perf_counter() - started)
-        emit(summary=min(summary), summary_clients=clients)
+            summary_cpu.append(cpu_seconds() - cpu)
+        emit(summary=min(summary), summary_cpu=min(summary_cpu), summary_clients=clients)
     except Exception as exc:  # a failing step is reported in its cell, the others still run
         emit(summary_error=f"{type(exc).__name__}: {exc}")
     emit(step="segmentation")
     sections: dict[str, float] = {}
     totals: list[float] = []
+    totals_cpu: list[float] = []
     for _ in range(spec["repeat"]):
+        cpu = cpu_seconds()
         report = run_period(dataset, period, _Only(SEGMENTATIONS))
+        totals_cpu.append(cpu_seconds() - cpu)
         failed = {s.name: (s.error or "").splitlines()[0] for s in report.sections if s.error}
         if failed:
             emit(segmentation_error="; ".join(f"{k}: {v}" for k, v in failed.items()))
@@ -150,7 +174,7 @@ def worker(spec: dict[str, Any]) -> None:
             sections[s.name] = min(sections.get(s.name, float("inf")), s.seconds)
         del report  # not kept across repeats, so the peak is one run's
     if totals:
-        emit(segmentation=min(totals), sections=sections)
+        emit(segmentation=min(totals), segmentation_cpu=min(totals_cpu), sections=sections)
     peaks.stop()
     emit(
         step="done",
@@ -236,7 +260,8 @@ def watch(proc: subprocess.Popen[str], cap: float, timeout: float) -> tuple[str 
 def _seconds(result: dict[str, Any], key: str) -> str:
     if key in result:
         return f"{result[key]:.2f}"
-    return "failed" if f"{key}_error" in result or "error" in result else "n/a"
+    step = key.removesuffix("_cpu")
+    return "failed" if f"{step}_error" in result or "error" in result else "n/a"
 
 
 def _gb(value: float | None) -> str:
@@ -246,9 +271,10 @@ def _gb(value: float | None) -> str:
 def table(results: list[tuple[Size, str, dict[str, Any]]]) -> str:
     """Markdown: one row per (size, engine), then seconds per section, then the errors."""
     head = (
-        "| rows | clients | engine | load (s) | summary (s) | segmentation (s) | "
-        "peak Python (GB) | peak JVM (GB) | peak total (GB) | peak after load (GB) | "
-        "load average |\n|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---|"
+        "| rows | clients | engine | load (s) | summary (s) | summary CPU (s) | "
+        "segmentation (s) | segmentation CPU (s) | peak Python (GB) | peak JVM (GB) | "
+        "peak total (GB) | peak after load (GB) | load average |\n"
+        "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     lines = [head]
     for size, engine, r in results:
@@ -259,7 +285,8 @@ def table(results: list[tuple[Size, str, dict[str, Any]]]) -> str:
         loadavg = "-".join(f"{r[k]:.1f}" for k in ("loadavg_start", "loadavg_end") if k in r)
         lines.append(
             f"| {size.rows:,} | {size.clients:,} | {engine} | {_seconds(r, 'load')} | "
-            f"{_seconds(r, 'summary')} | {_seconds(r, 'segmentation')} | "
+            f"{_seconds(r, 'summary')} | {_seconds(r, 'summary_cpu')} | "
+            f"{_seconds(r, 'segmentation')} | {_seconds(r, 'segmentation_cpu')} | "
             f"{_gb(r.get('ru_maxrss'))} | {_gb(jvm)} | {_gb(total)} | {_gb(after)} | {loadavg} |"
         )
     runs = [(size, engine, r) for size, engine, r in results if "sections" in r]
