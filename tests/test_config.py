@@ -146,3 +146,11 @@ def test_mapped_columns_rename_and_name_what_is_missing() -> None:
     with pytest.raises(DataError, match=r"missing required column\(s\) date") as err:
         config.mapped_columns(spec, ["Client", "Total"], Path("db.tx"), "table")
     assert "the table has Client, Total" in str(err.value)
+
+
+def test_memory_limit_is_an_amount() -> None:
+    assert parse_config({}).memory_limit is None
+    assert parse_config({"memory_limit": "2GB"}).memory_limit == "2GB"
+    for bad in ["lots", 2, "2 parsecs", "-1GB"]:
+        with pytest.raises(ConfigError, match="memory_limit must be an amount"):
+            parse_config({"memory_limit": bad})

@@ -256,3 +256,14 @@ def test_database_errors_name_the_table_and_its_rows(tmp_path: Path) -> None:
     err = error_of(tmp_path, config)
     # Rows of a table are numbered from 1: 'x' and 'never' are rows 1 and 3.
     assert (err.column, err.rows, err.examples) == ("signup_date", [1, 3], ["x", "never"])
+
+
+def test_memory_limit_caps_duckdb_and_spills_to_a_private_folder(tmp_path: Path) -> None:
+    write(tmp_path, "transactions.csv", HEADER + "A,2024-01-05,1\n")
+    ds = load(tmp_path, parse_config({"memory_limit": "256MB"}))
+    assert ds.con is not None
+    limit, spill = ds.con.execute(
+        "SELECT current_setting('memory_limit'), current_setting('temp_directory')"
+    ).fetchone() or ("", "")
+    assert limit.replace(" ", "") in ("256.0MB", "244.1MiB")
+    assert Path(spill).name.startswith("segkit-spill-") and Path(spill).is_dir()

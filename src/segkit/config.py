@@ -16,6 +16,8 @@ Top-level keys (all optional)::
     plugin_timeout: 300      # seconds an analysis may run before it is stopped and reported
     threads: 2               # DuckDB threads per run (default: every core); the report is the
                              # same with any number: money is summed exactly, results ordered
+    memory_limit: 2GB        # DuckDB's memory per run (default: 80 % of RAM); beyond it, tables
+                             # and aggregations spill to a private temporary folder on disk
     engine: duckdb           # duckdb (embedded, the default) | spark: where the queries run
     spark:                   # only with engine: spark (see docs/scale.md)
       master: local[2]       # Spark master URL: local[N], spark://host:7077, yarn, k8s://...
@@ -34,6 +36,7 @@ Unknown keys are errors (a typo must not silently fall back to a default).
 
 from __future__ import annotations
 
+import re
 import zoneinfo
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -81,6 +84,7 @@ class Config:
     case_sensitive_ids: bool = False
     plugin_timeout: float = 300.0
     threads: int | None = None
+    memory_limit: str | None = None
     plugins_dir: Path | None = None
     summary: tuple[str, ...] = ()
     analyses: Mapping[str, Mapping[str, Any]] = field(default_factory=dict)
@@ -151,6 +155,7 @@ _KEYS = {
     "case_sensitive_ids",
     "plugin_timeout",
     "threads",
+    "memory_limit",
     "plugins_dir",
     "summary",
     "analyses",
@@ -249,6 +254,12 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
     ):
         raise fail(f"threads must be a whole number of at least 1, got {threads!r}")
+    memory_limit = raw.get("memory_limit")
+    if memory_limit is not None and (
+        not isinstance(memory_limit, str)
+        or not re.fullmatch(r"\d+(\.\d+)?\s*(KB|MB|GB|TB|KiB|MiB|GiB|TiB)", memory_limit.strip())
+    ):
+        raise fail(f"memory_limit must be an amount such as 2GB or 512MB, got {memory_limit!r}")
     plugins_dir = raw.get("plugins_dir")
     if plugins_dir is not None and not isinstance(plugins_dir, str):
         raise fail("plugins_dir must be a folder path")
@@ -280,6 +291,7 @@ def parse_config(raw: object, source: Path | None = None) -> Config:
         case_sensitive_ids=case_sensitive_ids,
         plugin_timeout=float(timeout),
         threads=threads,
+        memory_limit=memory_limit.strip() if memory_limit else None,
         plugins_dir=(base / plugins_dir) if plugins_dir else None,
         summary=tuple(summary),
         analyses=analyses,

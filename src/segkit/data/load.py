@@ -14,7 +14,10 @@ ZONE``) are converted to it, and every date column is stored as a naive local ``
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import shutil
+import tempfile
 from dataclasses import dataclass, field
 from datetime import date, datetime
 from pathlib import Path
@@ -166,6 +169,12 @@ def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) ->
     # exactly (segkit.data.engine.money_sum) and results are ordered.
     if config.threads:
         con.execute(f"SET threads = {config.threads}")
+    if config.memory_limit:
+        # Past the limit DuckDB spills to disk: a folder of this process, removed at exit.
+        spill = tempfile.mkdtemp(prefix="segkit-spill-")
+        atexit.register(shutil.rmtree, spill, ignore_errors=True)
+        con.execute(f"SET memory_limit = '{config.memory_limit}'")
+        con.execute(f"SET temp_directory = {sql_text(spill)}")
     with contextlib.suppress(duckdb.Error):
         # Reports and logs are not terminals. (In a notebook kernel DuckDB refuses the setting
         # without ipywidgets, and shows no bar there anyway.)
