@@ -188,6 +188,8 @@ def run_one(folder: Path, engine: str, args: argparse.Namespace) -> dict[str, An
     """Measure (folder, engine) in a fresh process; what it reported, and how it ended."""
     config = folder / f"segkit-bench-{engine}.yaml"
     lines = [f"threads: {args.threads}"] if args.threads else []
+    if args.memory_limit and engine == "duckdb":
+        lines.append(f"memory_limit: {args.memory_limit}")
     if engine == "spark":
         lines += ["engine: spark", "spark:", f"  master: {args.spark_master}", "  options:"]
         options = dict(o.split("=", 1) for o in args.spark_option)  # the last of a key wins
@@ -343,6 +345,9 @@ def main() -> None:
         help="a Spark setting of the session (repeatable; default spark.driver.memory=4g)",
     )
     parser.add_argument("--timeout", type=float, default=3600, help="seconds per run")
+    parser.add_argument(
+        "--memory-limit", help="DuckDB's memory_limit in the config (e.g. 2GB; default none)"
+    )
     parser.add_argument(
         "--max-memory",
         type=float,
