@@ -486,7 +486,7 @@ def test_requires_orders_analyses_and_skips_dependents_of_failures(
             import ibis
 
             tx = ctx.view("transactions")
-            start = ibis.timestamp(str(ctx.period.start))
+            start = ibis.timestamp(ctx.period.start)
             total = tx.filter(tx.date >= start).aggregate(total=tx.amount.sum())
             return float(ctx.execute(total)["total"].iloc[0])
 

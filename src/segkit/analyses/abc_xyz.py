@@ -31,7 +31,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date, datetime
+from datetime import date
 from typing import Any, Self
 
 import ibis
@@ -208,7 +208,7 @@ def _activity(ctx: PeriodContext, end: date, window_months: int, grain: str) -> 
 
     # Bucket = index of the client's period in the window (NULL before it); one scan of the
     # as-of rows gives the per-bucket sums and the first purchase ever.
-    in_window = tx.date >= ibis.timestamp(datetime(start.year, start.month, start.day))
+    in_window = tx.date >= ibis.timestamp(start)
     b = tx.group_by(
         tx.customer_id, bucket=ibis.ifelse(in_window, bucket_of(tx.date), ibis.null("int64"))
     ).aggregate(

@@ -38,10 +38,6 @@ def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.Data
     return ctx.memo(("features", p.start, p.end), lambda: ctx.execute(features_expr(ctx, p)))
 
 
-def _ts(day: object) -> ir.TimestampScalar:
-    return ibis.timestamp(pd.Timestamp(day).to_pydatetime())
-
-
 def features_expr(ctx: PeriodContext, p: Period) -> ir.Table:
     """The Ibis expression of :func:`client_features`, ordered by ``customer_id``."""
     end, year_start = p.end, add_months(p.end, -12)
@@ -49,8 +45,8 @@ def features_expr(ctx: PeriodContext, p: Period) -> ir.Table:
     provided = ctx.dataset.columns("transactions")
     margin = tx.margin if "margin" in provided else tx.amount
     purchase = tx.amount > 0
-    in_year, in_period = tx.date >= _ts(year_start), tx.date >= _ts(p.start)
-    in_prev_year = (tx.date >= _ts(add_months(end, -24))) & ~in_year
+    in_year, in_period = tx.date >= ibis.timestamp(year_start), tx.date >= ibis.timestamp(p.start)
+    in_prev_year = (tx.date >= ibis.timestamp(add_months(end, -24))) & ~in_year
     # The months of the year with a purchase travel as a 12-bit mask.
     month0 = year_start.year * 12 + year_start.month - 1
     month_bit = ibis.literal(1, "int64") << (tx.date.year() * 12 + tx.date.month() - 1 - month0)
@@ -87,8 +83,8 @@ def features_expr(ctx: PeriodContext, p: Period) -> ir.Table:
     )
     o = per_order.group_by("customer_id").aggregate(
         orders_total=per_order.count(),
-        orders_year=per_order.count(where=per_order.last >= _ts(year_start)),
-        orders_period=per_order.count(where=per_order.last >= _ts(p.start)),
+        orders_year=per_order.count(where=per_order.last >= ibis.timestamp(year_start)),
+        orders_period=per_order.count(where=per_order.last >= ibis.timestamp(p.start)),
     )
     c = r.join(o, "customer_id")
     first = ["customer_id", "first_purchase", "last_purchase"]

@@ -24,7 +24,6 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping
 from dataclasses import dataclass
-from datetime import datetime
 from typing import Any
 
 import ibis
@@ -99,7 +98,7 @@ def client_values(ctx: PeriodContext, period: Period, basis: str, window: str) -
     """
     start = period.start if window == "period" else add_months(period.end, -12)
     tx = ctx.view("transactions", period.end)
-    tx = tx.filter(tx.date >= ibis.timestamp(datetime(start.year, start.month, start.day)))
+    tx = tx.filter(tx.date >= ibis.timestamp(start))
     value = tx.amount if basis == "revenue" else tx.margin
     purchase = tx.amount > 0
     per_client = tx.group_by("customer_id").aggregate(

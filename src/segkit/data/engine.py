@@ -9,10 +9,10 @@ path from a laptop to a cluster; model fits then run in-process on those compact
 Functions both engines have but Ibis does not expose are declared here as builtins
 (:func:`bit_or`, :func:`bit_count`, :func:`min_by`), so analyses never write engine-specific SQL.
 
-Money is added with :func:`money_sum`: exactly, in decimal, so a total does not depend on the
-order in which the engine adds the rows (threads, Spark partitions). Float sums differed in
-their last bits between DuckDB and Spark, and a client whose revenue equals a frozen cut-off
-fell on either side of it.
+Money is added with :func:`money_sum`: exactly, in integer micro-units, so a total does not
+depend on the order in which the engine adds the rows (threads, Spark partitions). Float sums
+differed in their last bits between DuckDB and Spark, and a client whose revenue equals a
+frozen cut-off fell on either side of it.
 """
 
 from __future__ import annotations

@@ -46,7 +46,7 @@ def find_files(folder: Path, config: Config) -> dict[str, Path]:
     found: dict[str, Path] = {}
     for name in TABLES:
         if name in config.tables:
-            path = folder / config.tables[name].partition(":")[0]
+            path = folder / table_file(name, config)
             if not os.path.lexists(path):
                 raise DataError(
                     f"file for table '{name}' not found (set in config 'tables')", path=path
@@ -158,6 +158,11 @@ DATABASE_SUFFIXES = (".duckdb", ".db")
 
 def is_database(path: Path) -> bool:
     return path.suffix.lower() in DATABASE_SUFFIXES
+
+
+def table_file(table: str, config: Config) -> str:
+    """The file named under ``tables:`` for contract table ``table`` (without ``:<table>``)."""
+    return config.tables[table].partition(":")[0]
 
 
 def database_table(table: str, config: Config) -> str:

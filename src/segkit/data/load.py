@@ -19,7 +19,7 @@ import contextlib
 import shutil
 import tempfile
 from dataclasses import dataclass, field
-from datetime import date, datetime
+from datetime import date
 from pathlib import Path
 
 import duckdb
@@ -130,7 +130,7 @@ class Dataset:
         """
         spec = TABLES[table]
         t = self.engine.table(table)
-        cut = ibis.timestamp(datetime(cutoff.year, cutoff.month, cutoff.day))
+        cut = ibis.timestamp(cutoff)
         dates = {c.name for c in spec.columns if c.kind == "date" and c.name != spec.event}
         blanked = {
             name: ibis.ifelse(t[name] < cut, t[name], ibis.null(t[name].type()))

@@ -43,7 +43,7 @@ from segkit.config import Config
 from segkit.data.checks import EARLIEST, EXAMPLES, FUTURE_DAYS, column_checks
 from segkit.data.contract import SUFFIXES, TABLES, Column, Table
 from segkit.data.engine import Engine
-from segkit.data.files import fingerprint, first_line, regular_file
+from segkit.data.files import fingerprint, first_line, regular_file, table_file
 from segkit.data.load import _FALSE, _TRUE, Dataset, _final_columns
 from segkit.errors import DataError, SegkitError
 
@@ -167,7 +167,7 @@ def _sources(folder: Path, config: Config) -> dict[str, _Source]:
 
 def _table_path(folder: Path, name: str, config: Config) -> Path | None:
     """The Parquet file or folder of table ``name`` in ``folder``, if there is one."""
-    named = [folder / config.tables[name].partition(":")[0]] if name in config.tables else []
+    named = [folder / table_file(name, config)] if name in config.tables else []
     candidates = named or [folder / f"{name}{suffix}" for suffix in SUFFIXES]
     path = next((p for p in candidates if os.path.lexists(p)), None)
     if path is None:

@@ -244,7 +244,7 @@ class ServiceNorms:
     ) -> pd.DataFrame:
         """Per client with rows in ``period``: tier, active, net revenue, expected cost."""
         tx = ctx.view("transactions", period.end)
-        tx = tx.filter(tx.date >= ibis.timestamp(str(period.start)))
+        tx = tx.filter(tx.date >= ibis.timestamp(period.start))
         frame = ctx.execute(
             tx.group_by("customer_id")
             .aggregate(net_revenue=tx.amount.sum(), active=tx.count(where=tx.amount > 0) > 0)
