@@ -1,0 +1,106 @@
+"""client_features on a hand-built folder, every value worked out by hand (period 2024-Q4).
+
+The report period ends 2025-01-01; the year is 2024, the year before it 2023, the period
+2024-10-01 to 2025-01-01.
+
+* X: 2023-06-10 100 (order x1, the earlier year); 2024-03-01 200 + 50 (two lines of order x2);
+  2024-10-05 300 (x3); 2024-11-01 -40 (a return, x4). Signed up 2022-01-01 12:30.
+* Y: 2024-12-20 80 and 20, no order id (one order: the day). Signs up 2025-02-01, after the
+  cut-off, so as of 2024-Q4 the customers table does not know Y yet.
+* W: 2024-06-01 60; not in the customers table at all.
+* V: only a return (not a client); Z: buys after the cut-off (not seen).
+"""
+
+from __future__ import annotations
+
+import math
+from datetime import datetime
+from pathlib import Path
+
+import pandas as pd
+import pytest
+
+from segkit.analyses.features import client_features
+from segkit.api import open_data
+from segkit.engine.context import PeriodContext
+from segkit.periods import parse_period
+
+TRANSACTIONS = """customer_id,date,amount,margin,order_id
+X,2023-06-10 09:00,100,30,x1
+X,2024-03-01 10:00,200,50,x2
+X,2024-03-01 10:00,50,10,x2
+X,2024-10-05 12:00,300,90,x3
+X,2024-11-01 08:00,-40,-10,x4
+Y,2024-12-20 15:00,80,20,
+Y,2024-12-20 18:00,20,5,
+W,2024-06-01 00:00,60,6,w1
+V,2024-05-01 00:00,-30,-3,v1
+Z,2025-01-05 00:00,500,100,z1
+"""
+
+CUSTOMERS = """customer_id,signup_date,region,income_band
+X,2022-01-01 12:30,north,high
+Y,2025-02-01,south,low
+"""
+
+# Two answers at X's last time: the higher NPS (9) counts; CSAT is the mean of 4 and 2.
+SURVEYS = """customer_id,date,nps,csat
+X,2024-05-01,,2
+X,2024-11-10,9,4
+X,2024-11-10,6,
+"""
+
+
+def features(tmp_path: Path, customers: bool = True) -> pd.DataFrame:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "transactions.csv").write_text(TRANSACTIONS)
+    (folder / "surveys.csv").write_text(SURVEYS)
+    if customers:
+        (folder / "customers.csv").write_text(CUSTOMERS)
+    period = parse_period("2024-Q4")
+    frame = client_features(PeriodContext(open_data(folder), period, {}))
+    return frame.set_index("customer_id")
+
+
+def test_transaction_and_survey_features(tmp_path: Path) -> None:
+    f = features(tmp_path)
+    assert list(f.index) == ["W", "X", "Y"]
+    x = f.loc["X"]
+    assert x["first_purchase"] == datetime(2023, 6, 10)
+    assert x["last_purchase"] == datetime(2024, 10, 5)
+    assert (x["orders_total"], x["orders_year"], x["orders_period"]) == (3, 2, 1)
+    assert x["active_months_year"] == 2  # March and October
+    assert x["revenue_total"] == 610 and x["revenue_year"] == 510
+    assert x["revenue_prev_year"] == 100 and x["revenue_period"] == 260
+    assert (x["margin_year"], x["margin_period"]) == (140, 80)
+    assert x["recency_days"] == 88
+    assert x["avg_order_value"] == 275  # (200 + 50 + 300) / 2 orders
+    assert x["yoy_growth"] == pytest.approx(4.1)
+    assert (x["nps_last"], x["csat_mean"]) == (9, 3)
+    y = f.loc["Y"]
+    assert (y["orders_total"], y["revenue_year"], y["recency_days"]) == (1, 100, 12)
+    assert math.isnan(y["yoy_growth"])  # nothing bought the year before
+
+
+def test_customer_columns_and_tenure(tmp_path: Path) -> None:
+    f = features(tmp_path)
+    # X signed up at 12:30 on a day 1096 days before the end: 1095 whole days.
+    assert (f.loc["X", "region"], f.loc["X", "income_band"], f.loc["X", "tenure_days"]) == (
+        "north",
+        "high",
+        1095,
+    )
+    # Y is not known as of the cut-off and W never: no attributes, tenure from the date of the
+    # first purchase (Y's, twelve days before the end).
+    for client in ("Y", "W"):
+        assert f.loc[client, "region"] is None and f.loc[client, "income_band"] is None
+        assert pd.isna(f.loc[client, "signup_date"])
+    assert (f.loc["Y", "tenure_days"], f.loc["W", "tenure_days"]) == (12, 214)
+
+
+def test_surveys_without_a_customers_table(tmp_path: Path) -> None:
+    f = features(tmp_path, customers=False)
+    assert "region" not in f and "signup_date" not in f
+    assert f.loc["X", "tenure_days"] == 571  # from the date of the first purchase, 2023-06-10
+    assert f.loc["X", "nps_last"] == 9
