@@ -1,7 +1,8 @@
 """Per-client features as of a period's end, shared by the segmentation analyses.
 
-Computed by the engine (DuckDB or Spark) as one Ibis expression over the as-of data, one row
-per client with a purchase before the cut-off. Definitions (``end`` is the period's exclusive
+The engine (DuckDB or Spark) aggregates the as-of transactions and surveys in one Ibis
+expression, one row per client with a purchase before the cut-off; the customers table's columns
+(as of the cut-off) are then joined to it. Definitions (``end`` is the period's exclusive
 end; "year" is the twelve months ending at ``end``; amounts net of returns):
 
 * ``first_purchase`` / ``last_purchase``: dates of the first and last row with amount > 0.
@@ -14,7 +15,8 @@ end; "year" is the twelve months ending at ``end``; amounts net of returns):
 * ``avg_order_value``: gross amount of positive rows in the year / ``orders_year``.
 * ``active_months_year``: calendar months (0-12) of the year with at least one purchase; a
   measure of order regularity.
-* ``tenure_days``: days from ``signup_date`` (else ``first_purchase``) to ``end``.
+* ``tenure_days``: whole days from ``signup_date`` (else the date of ``first_purchase``) to
+  ``end``.
 * ``yoy_growth``: ``revenue_year / revenue_prev_year - 1``; empty when the earlier year is <= 0.
 * ``nps_last`` / ``csat_mean``: last NPS answer (of several at the same last time, the highest)
   and mean CSAT to date, when surveys exist.
