@@ -31,16 +31,15 @@ from __future__ import annotations
 
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from datetime import date
 from typing import Any, Self
 
 import ibis
-import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from segkit.analyses.segmenter import keep_labelled
+from segkit.analyses.features import client_features
+from segkit.analyses.segmenter import keep_labelled, match_ids
 from segkit.data.engine import exact_sum, money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -184,65 +183,48 @@ def period_activity(
 ) -> pd.DataFrame:
     """Per-client purchase series summary over the window ending with ``period``. Cached.
 
-    One row per client with a row in the window: ``revenue`` and ``margin`` (net, returns
-    netted in; margin is revenue when the data has none), ``observed`` periods, ``active``
-    periods (with a purchase), ``gross`` (sum of per-period purchases) and ``gross_sq`` (sum of
-    their squares).
+    One row per client with a row in the window, sorted by ``customer_id``: ``revenue`` and
+    ``margin`` (net, returns netted in; margin is revenue when the data has none), ``observed``
+    periods, ``active`` periods (with a purchase), ``gross`` (sum of per-period purchases) and
+    ``gross_sq`` (sum of their squares).
     """
     key = ("abc_xyz.activity", period.start, period.end, window_months, grain)
-    return ctx.memo(key, lambda: _activity(ctx, period.end, window_months, grain))
+    return ctx.memo(key, lambda: _activity(ctx, period, window_months, grain))
 
 
-def _activity(ctx: PeriodContext, end: date, window_months: int, grain: str) -> pd.DataFrame:
-    start = add_months(end, -window_months)
+def _activity(ctx: PeriodContext, period: Period, window_months: int, grain: str) -> pd.DataFrame:
+    start = add_months(period.end, -window_months)
     step = _GRAIN_MONTHS[grain]
     n = window_months // step
+    tx = ctx.view("transactions", period.end)
+    # Only the window's rows are aggregated (a third of a three-year history); the first
+    # purchase ever, which sets the observed periods, comes with the client features.
+    w = tx.filter(tx.date >= ibis.timestamp(start))
+    margin = w.margin if "margin" in ctx.dataset.columns("transactions") else w.amount
     month0 = start.year * 12 + start.month - 1
-    tx = ctx.view("transactions", end)
-    margin = tx.margin if "margin" in ctx.dataset.columns("transactions") else tx.amount
-    purchase = tx.amount > 0
-
-    def bucket_of(when: ir.TimestampValue) -> ir.IntegerValue:
-        """Index of the window's period containing ``when`` (negative before the window)."""
-        return (when.year() * 12 + when.month() - 1 - month0) // step
-
-    # Bucket = index of the client's period in the window (NULL before it); one scan of the
-    # as-of rows gives the per-bucket sums and the first purchase ever.
-    in_window = tx.date >= ibis.timestamp(start)
-    b = tx.group_by(
-        tx.customer_id, bucket=ibis.ifelse(in_window, bucket_of(tx.date), ibis.null("int64"))
+    b = w.group_by(
+        w.customer_id, bucket=(w.date.year() * 12 + w.date.month() - 1 - month0) // step
     ).aggregate(
-        revenue=money_sum(tx.amount),
+        revenue=money_sum(w.amount),
         margin=money_sum(margin),
-        gross=money_sum(tx.amount, purchase).fill_null(0.0),
-        first_purchase=tx.date.min(where=purchase),
+        gross=money_sum(w.amount, w.amount > 0).fill_null(0.0),
     )
-    seen = b.bucket.notnull()
-    c = (
-        b.group_by("customer_id")
-        .aggregate(
-            revenue=money_sum(b.revenue, seen),
-            margin=money_sum(b.margin, seen),
-            active=b.count(where=seen & (b.gross > 0)),
-            gross=money_sum(b.gross, seen),
-            gross_sq=exact_sum(b.gross * b.gross, seen),
-            first_purchase=b.first_purchase.min(),
-            periods=b.count(where=seen),
-        )
-        .filter(ibis._.periods > 0)
+    c = b.group_by("customer_id").aggregate(
+        revenue=money_sum(b.revenue),
+        margin=money_sum(b.margin),
+        active=b.count(where=b.gross > 0),
+        gross=money_sum(b.gross),
+        gross_sq=exact_sum(b.gross * b.gross),
     )
+    out = ctx.execute(c.mutate(margin=c.margin.fill_null(c.revenue)).order_by("customer_id"))
     # Observed: the periods from the first purchase's on; none for a client who never bought.
-    observed = n - ibis.greatest(0, ibis.least(n, bucket_of(c.first_purchase).fill_null(n)))
-    per_client = c.select(
-        c.customer_id,
-        c.revenue,
-        c.margin.fill_null(c.revenue).name("margin"),
-        c.active,
-        c.gross,
-        c.gross_sq,
-        observed.cast("int32").name("observed"),
-    )
-    return ctx.execute(per_client.order_by("customer_id"))
+    f = client_features(ctx, period)
+    _, (_, at) = match_ids(pd.Index(out["customer_id"]), pd.Index(f["customer_id"]), how="left")
+    first = np.append(f["first_purchase"].to_numpy(dtype="datetime64[M]"), np.datetime64("NaT"))
+    months = (first[at] - np.datetime64(start, "M")).astype(np.int64)
+    bucket = np.where(np.isnat(first[at]), n, np.clip(months // step, 0, n))
+    out["observed"] = (n - bucket).astype(np.int32)
+    return out
 
 
 def coefficient_of_variation(gross: np.ndarray, gross_sq: np.ndarray, n: np.ndarray) -> np.ndarray:
