@@ -32,6 +32,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
+from segkit.analyses.segmenter import match_ids
 from segkit.data.engine import bit_count, bit_or, money_sum
 from segkit.engine.context import PeriodContext
 from segkit.periods import Period, add_months
@@ -136,11 +137,8 @@ def _attributes(ctx: PeriodContext, p: Period, ids: pd.Index) -> pd.DataFrame:
         ("features.customers", p.end),
         lambda: ctx.execute(ctx.view("customers", p.end).order_by("customer_id")),
     )
-    # Both id lists are sorted and unique, so pandas joins them in one linear merge.
-    _, _, at = ids.join(pd.Index(customers["customer_id"]), how="left", return_indexers=True)
+    _, (_, at) = match_ids(ids, pd.Index(customers["customer_id"]), how="left")
     rows = customers.drop(columns="customer_id")
-    if at is None:  # the same ids in the same order
-        return rows
     if (at >= 0).all():
         return rows.take(at).reset_index(drop=True)
     # Missing values as the engine gives them after a left join: NULL integers and booleans in
