@@ -41,8 +41,6 @@ from typing import Any, NamedTuple, Self
 
 import numpy as np
 import pandas as pd
-import pyarrow as pa
-import pyarrow.compute as pc
 from matplotlib.figure import Figure
 
 from segkit.analyses.charts import paired_share_bars
@@ -122,19 +120,26 @@ def capacity_position(
         known = codes >= 0
         pos = np.full(len(frame), np.nan)
         pos[known] = label_pos.to_numpy()[codes[known]]
-        positions.append(pd.Series(pos, index=frame.index))
+        positions.append(pos)
         all_codes.append(codes)
         all_texts.append(np.append(label_text.to_numpy(dtype=object), ""))  # code -1: ""
     if not positions:
         return pd.Series(np.nan, index=frame.index), pd.Series("", index=frame.index)
-    position = pd.concat(positions, axis=1).mean(axis=1, skipna=True)
+    # The mean of the known positions, summed column after column as DataFrame.mean(axis=1)
+    # sums them (which took ~0.04 s at 740,000 rows).
+    total, count = np.zeros(len(frame)), np.zeros(len(frame))
+    for pos in positions:
+        known = ~np.isnan(pos)
+        total += np.where(known, pos, 0.0)
+        count += known
+    position = pd.Series(np.where(count > 0, total / np.maximum(count, 1), np.nan), frame.index)
     # The basis is joined once per distinct combination of labels, then spread over the rows
     # (joined per row it was a new string per client, ~90 MB at 740,000 rated clients).
     if np.prod([float(t.size) for t in all_texts]) < 2.0**62:
         key = np.zeros(len(frame), dtype=np.int64)
         for codes, table in zip(all_codes, all_texts, strict=True):
             key = key * table.size + np.where(codes >= 0, codes, table.size - 1)
-        _, rows, inverse = np.unique(key, return_index=True, return_inverse=True)
+        rows, inverse = _distinct(key)
     else:  # too many label combinations for one integer key: join per row
         rows, inverse = np.arange(len(frame)), np.arange(len(frame))
     texts = [pd.Series(t[c[rows]], dtype=object) for c, t in zip(all_codes, all_texts, strict=True)]
@@ -215,19 +220,26 @@ class _Coded(NamedTuple):
         codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
         return cls(np.asarray(uniques, dtype=object), codes)
 
-    def rows(self) -> pd.Series:
-        return pd.Series(self.texts[self.codes], dtype=object)
-
-    def arrow(self) -> pa.Array:
-        """The rows' texts as a pyarrow large_string array (no Python string per row)."""
-        return pa.array(self.texts, type=pa.large_string()).take(self.codes)
+    def rows(self) -> np.ndarray:
+        return self.texts[self.codes]
 
 
-def _joined(a: _Coded, sep: str, b: _Coded) -> _Coded:
-    """``a + sep + b``, concatenated once per distinct (a, b) pair."""
-    rows, codes = _distinct(a.codes.astype(np.int64) * len(b.texts) + b.codes)
-    pairs = zip(a.texts[a.codes[rows]].tolist(), b.texts[b.codes[rows]].tolist(), strict=True)
-    return _Coded(np.array([x + sep + y for x, y in pairs], dtype=object), codes)
+def _joined(*parts: _Coded | str) -> _Coded:
+    """The concatenation of ``parts`` on every row (a str part is the same on every row),
+    written once per distinct combination of the coded parts (at least one)."""
+    coded = [p for p in parts if isinstance(p, _Coded)]
+    key, size = np.zeros(len(coded[0].codes), dtype=np.int64), 1
+    for part in coded:
+        if size * len(part.texts) >= 2**62:  # renumber the combinations seen so far
+            key = _distinct(key)[1].astype(np.int64)
+            size = int(key.max(initial=0)) + 1
+        key = key * len(part.texts) + part.codes
+        size *= len(part.texts)
+    rows, codes = _distinct(key)
+    columns = [
+        [p] * len(rows) if isinstance(p, str) else p.texts[p.codes[rows]].tolist() for p in parts
+    ]
+    return _Coded(np.array(list(map("".join, zip(*columns, strict=True))), dtype=object), codes)
 
 
 def _either(
@@ -426,7 +438,9 @@ class TierRule:
             columns[name] = out[name]
             family = name.removesuffix("_points")
             if family in bases:
-                columns[f"{family}_basis"] = bases[family].rows().set_axis(out.index)
+                columns[f"{family}_basis"] = pd.Series(
+                    bases[family].rows(), index=out.index, dtype=object
+                )
         reasons = self._reasons(out, bases)
         columns["reasons"] = pd.Series(reasons, index=out.index, dtype=object)
         return pd.DataFrame(columns, index=out.index, copy=False)
@@ -436,8 +450,10 @@ class TierRule:
         per family "; <family> <points> (<basis>)" or "; <family> - (no data)".
 
         All but the bases depends on the four families' points only (at most 4^4
-        combinations): those texts are written once per combination, then pyarrow joins each
-        row's pieces (per-row Python joins took ~1 s at 740,000 clients).
+        combinations): those texts are written once per combination. (Joined row by row from
+        its pieces it took ~1 s at 740,000 clients; pyarrow's binary_join_element_wise ~1.5 s
+        in a fresh process, most of it first touching the memory of its ~450 MB of
+        intermediate and result strings.)
         """
         s = self.settings
         need = ", ".join(f"{k} >= {v}" for k, v in s.vip_requires.items())
@@ -469,14 +485,16 @@ class TierRule:
             )
             for i, label in enumerate(labels[1:], 1):
                 glue[i].append(")" + label)
-        pieces: list[Any] = []
-        for fam, fam_glue in zip(FAMILIES, glue, strict=True):
-            pieces.append(_Coded(np.array(fam_glue, dtype=object), inverse).arrow())
-            pieces.append(bases[fam].arrow())
-        text = pa.large_string()  # 32-bit offsets overflow past ~8 M clients' reasons
-        pieces.append(pa.scalar(")", type=text))
-        joined = pc.binary_join_element_wise(*pieces, pa.scalar("", type=text))
-        return joined.to_numpy(zero_copy_only=False)
+        glue_of = [_Coded(np.array(texts, dtype=object), inverse) for texts in glue]
+        # The volume basis (a money amount) differs for nearly every client: the pieces
+        # before and after it are joined first, per distinct combination (a few hundred,
+        # a few ten thousand), so that only the last join is made row by row.
+        before = _joined(
+            glue_of[0], bases["capacity"], glue_of[1], bases["satisfaction"], glue_of[2]
+        )
+        after = _joined(glue_of[3], bases["tenure"], ")")
+        pieces = (part.rows().tolist() for part in (before, bases["volume"], after))
+        return np.array(list(map("".join, zip(*pieces, strict=True))), dtype=object)
 
 
 def _satisfaction(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
@@ -534,6 +552,8 @@ class Tiers:
                 f"{ctx.period.end}: period {ctx.period} cannot be tiered"
             )
         clients, rule = now
+        # Taken out in place: drop() copied the ~20 columns of every rated client.
+        blocked = int(clients.pop("vip_blocked").sum())
         prev = _tier_clients(ctx, ctx.previous, settings, reasons=False)
         before = prev[0] if prev else None
         by_tier = _by_tier(clients)
@@ -617,9 +637,9 @@ class Tiers:
                 ),
             },
             figures=[_figure(by_tier, ctx.period)],
-            notes=_notes(ctx, clients, settings),
+            notes=_notes(ctx, clients, blocked, settings),
             data={
-                "clients": clients.drop(columns=["vip_blocked"]),
+                "clients": clients,
                 "segmenter": TierRule(settings),
                 "fitted": rule,
             },
@@ -703,7 +723,7 @@ def _evidence_table(clients: pd.DataFrame, rule: TierRule) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _notes(ctx: PeriodContext, clients: pd.DataFrame, s: TierSettings) -> list[str]:
+def _notes(ctx: PeriodContext, clients: pd.DataFrame, blocked: int, s: TierSettings) -> list[str]:
     notes = []
     columns: list[str] = []
     if ctx.has("customers"):
@@ -734,7 +754,6 @@ def _notes(ctx: PeriodContext, clients: pd.DataFrame, s: TierSettings) -> list[s
                 f"{missing:,} client(s) have no survey answer: their points share uses the "
                 "other three families."
             )
-    blocked = int(clients["vip_blocked"].sum())
     if blocked:
         notes.append(
             f"{blocked:,} client(s) reached the VIP points share but not the VIP requirements "
