@@ -6,10 +6,11 @@ from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.analyses.tiers import Tiers, TierSettings
+from segkit.analyses.tiers import Tiers, TierSettings, _Coded, _joined
 from segkit.api import open_data
 from segkit.engine.analysis import Section
 from segkit.engine.context import PeriodContext
@@ -137,3 +138,17 @@ def test_vip_concentrates_the_demo_key_customers(small_demo: Path) -> None:
     vip = clients["tier"] == "vip"
     assert key[vip].mean() >= 2 * key.mean()
     assert (clients.loc[vip, "value_class"] == "small").mean() <= 0.2
+
+
+def test_joined_texts_are_the_rows_concatenated() -> None:
+    # Three parts of 2^21 texts each overflow one 62-bit key: the combinations are renumbered.
+    texts = np.full(2**21, "-", dtype=object)
+    texts[:3] = ["a", "b", "c"]
+    parts = [
+        _Coded(texts, np.array(codes))
+        for codes in ([0, 1, 0, 2, 0], [1, 1, 2, 2, 1], [0, 0, 0, 2**21 - 1, 0])
+    ]
+    joined = _joined(parts[0], ": ", parts[1], parts[2])
+    rows = [p.rows().tolist() for p in parts]
+    assert joined.rows().tolist() == [a + ": " + b + c for a, b, c in zip(*rows, strict=True)]
+    assert len(joined.texts) == 4  # the first and last rows share one text

@@ -449,7 +449,7 @@ class TierRule:
         """Each client's reasons: "<tier>: <points> of <max> points (<share>; <rule>)", then
         per family "; <family> <points> (<basis>)" or "; <family> - (no data)".
 
-        All but the bases depends on the four families' points only (at most 4^4
+        All but the bases depend on the four families' points only (at most 4^4
         combinations): those texts are written once per combination. (Joined row by row from
         its pieces it took ~1 s at 740,000 clients; pyarrow's binary_join_element_wise ~1.5 s
         in a fresh process, most of it first touching the memory of its ~450 MB of
