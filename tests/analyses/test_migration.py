@@ -5,11 +5,13 @@ from __future__ import annotations
 from pathlib import Path
 from typing import Self
 
+import numpy as np
 import pandas as pd
 import pytest
 from segmentation_data import run, section, write
 
-from segkit.analyses.migration import matrices, transitions
+from segkit.analyses.migration import Clients, matrices, moves, transitions
+from segkit.analyses.segmenter import Labelled, client_ids
 
 # ABC over one quarter (window_months 3), every client buying the same each month, so XYZ is
 # X throughout (CV 0) and only ABC can move.
@@ -99,6 +101,26 @@ def test_generic_transitions_with_entries_and_exits() -> None:
     assert counts.loc["lo", "hi"] == 1 and counts.loc["hi", "lo"] == 1
     assert counts.loc["hi", "(gone)"] == 1 and counts.loc["(new)", "hi"] == 1
     assert values.loc["(new)", "hi"] == 100
+
+
+def test_clients_valued_or_not() -> None:
+    # Every client valued (the union comes from the valued ids) or not (both lists merged): the
+    # same rows, 0 for a client without a value.
+    before = pd.DataFrame({"customer_id": ["a", "b", "c"], "value": [1.0, 5, 9]})
+    now = pd.DataFrame({"customer_id": ["b", "c", "d"], "value": [6.0, 4, 100]})
+    every = pd.Series({"e": 5.0, "d": 4.0, "c": 3.0, "b": 2.0, "a": 1.0})
+    t = transitions(Threshold(), before, now, every)
+    assert t["customer_id"].tolist() == ["a", "b", "c", "d"]
+    assert t["value"].tolist() == [1, 2, 3, 4]
+    some = transitions(Threshold(), before, now, every.drop(["a", "e"]))
+    assert some["value"].tolist() == [0, 2, 3, 4]
+    assert some.drop(columns="value").equals(t.drop(columns="value"))
+    # A second segmentation of the same clients reuses the match.
+    seg = Threshold().fit(before)
+    labelled = Labelled(seg, client_ids(before), np.asarray(seg.predict(before), dtype=object))
+    clients = Clients(every)
+    first, again = moves(labelled, now, clients), moves(labelled, now.copy(), clients)
+    assert again.frame.equals(first.frame)
 
 
 def test_no_segmentation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

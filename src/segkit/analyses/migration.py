@@ -42,7 +42,7 @@ def transitions(
     return moves(Labelled(segmenter, client_ids(before), labels), now, Clients(value)).frame
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Match:
     """Two lists of client ids lined up: their sorted union ``ids``, each one's position in
     either list (-1 where absent) and its ``value``."""
@@ -85,11 +85,12 @@ class Clients:
             ids.dtype == self.known.dtype and (at >= 0).all()
             for ids, at in zip(lists, known_at, strict=True)
         ):
-            where = np.full((2, len(self.known)), -1)
-            for w, ids, at in zip(where, lists, known_at, strict=True):
-                w[at] = np.arange(len(ids))
-            union = np.flatnonzero((where >= 0).any(axis=0))
-            ids, (in_before, in_now) = self.known[union], where[:, union]
+            # Each valued client's position in either list: the union is where one is set.
+            rows = np.full((2, len(self.known)), -1)
+            for row, ids, at in zip(rows, lists, known_at, strict=True):
+                row[at] = np.arange(len(ids))
+            union = np.flatnonzero((rows >= 0).any(axis=0))
+            ids, (in_before, in_now) = self.known[union], rows[:, union]
         else:
             ids, (in_before, in_now) = match_ids(before, now_ids)
         at = np.where(
@@ -112,7 +113,7 @@ def _same(a: pd.Index, b: pd.Index) -> bool:
     return a.dtype == b.dtype and a.equals(b)
 
 
-@dataclass(frozen=True)
+@dataclass(frozen=True, eq=False)
 class Moves:
     """:func:`moves`' ``frame`` and, as integer codes, each row's ``move`` (a position in
     ``MOVES``) and ``cell`` of the transition matrices: its row and column, positions in
