@@ -5,6 +5,11 @@ e.g. the earlier period in a migration) and the values to place. On the referenc
 they give the usual rank statistics; on other values they answer "where would this value
 have fallen in the reference", so thresholds stay frozen. Equal values always get equal
 results, whatever their order in the input.
+
+The reference is either the sorted array of :func:`reference` or a :class:`Reference`, which
+works out once what every placement needs (the distinct values and where their copies end)
+and answers the placement of the very values it was built from without any search: a
+segmenter fits on a period's clients and usually labels those same clients next.
 """
 
 from __future__ import annotations
@@ -21,7 +26,64 @@ def reference(values: object) -> Array:
     return np.sort(x[np.isfinite(x)])
 
 
-def counts_below_and_equal(ref: Array, x: object) -> tuple[Array, Array]:
+class Reference:
+    """A reference distribution learnt once, with what every placement needs precomputed
+    (finding the distinct values again took ~0.04 s per call at 825,000 clients).
+
+    The attribute ``values`` holds the given values sorted, without the non-finite ones
+    (``finite=True``, as :func:`reference`) or without NaN only (``finite=False``). The counts
+    of the given values themselves come from the one sort that builds the reference:
+    :meth:`counts` returns them for values bit for bit equal to those, without any search.
+    """
+
+    def __init__(self, values: object, *, finite: bool = True) -> None:
+        #: A copy of the values as given, to recognise them in :meth:`counts`.
+        self.source = np.array(values, dtype=float)
+        kept = np.isfinite(self.source) if finite else ~np.isnan(self.source)
+        if kept.all():
+            order = np.argsort(self.source)
+        else:
+            # Sorted without the NaN, which take numpy's argsort off its vectorised path (5x
+            # slower).
+            at = np.flatnonzero(kept)
+            order = at[np.argsort(self.source[at])]
+        self.values = self.source[order]
+        self.size = self.values.size
+        self.distinct, self.ends = _runs(self.values)
+        # Sorted position p in run k has ends[k] values below it and ends[k + 1] - ends[k]
+        # equal; left-out values are placed as the search places them: -inf below all values,
+        # NaN and +inf above.
+        copies = np.diff(self.ends)
+        below = np.full(self.source.shape, self.size, dtype=self.ends.dtype)
+        if finite:
+            below[self.source == -np.inf] = 0
+        below[order] = self.ends[:-1].repeat(copies)
+        equal = np.zeros(self.source.shape, dtype=self.ends.dtype)
+        equal[order] = copies.repeat(copies)
+        below.flags.writeable = equal.flags.writeable = False
+        self._own = (below, equal)
+
+    def counts(self, x: object) -> tuple[Array, Array]:
+        """:func:`counts_below_and_equal` of ``x`` (read-only arrays, shared between the calls
+        for the values the reference was built from)."""
+        xs = np.asarray(x, dtype=float)
+        if xs.shape == self.source.shape and bool(
+            (xs.view(np.uint64) == self.source.view(np.uint64)).all()  # 30x array_equal's speed
+        ):
+            return self._own
+        return _placed(self.distinct, self.ends, xs)
+
+
+def _runs(ref: Array) -> tuple[Array, Array]:
+    """The distinct values of the sorted ``ref`` and where their runs of copies start,
+    followed by ``ref.size``: run k is ``ref[ends[k]:ends[k + 1]]``."""
+    first = np.ones(ref.size, dtype=bool)
+    np.not_equal(ref[1:], ref[:-1], out=first[1:])
+    starts = np.flatnonzero(first)
+    return ref[starts], np.append(starts, ref.size)
+
+
+def counts_below_and_equal(ref: Array | Reference, x: object) -> tuple[Array, Array]:
     """For each ``x``: the number of reference values strictly below it, and equal to it.
 
     The same counts as ``searchsorted(ref, x, "left")`` and the difference of the right and
@@ -30,14 +92,15 @@ def counts_below_and_equal(ref: Array, x: object) -> tuple[Array, Array]:
     cache, and one search replaces two (5-8x faster for 1 M values against 1 M references).
     NaN ``x`` count every value as below and none as equal, as ``searchsorted`` does.
     """
-    xs = np.asarray(x, dtype=float)
-    n = ref.size
-    first = np.ones(n, dtype=bool)
-    np.not_equal(ref[1:], ref[:-1], out=first[1:])
-    starts = np.flatnonzero(first)  # position of each distinct value's first copy in ref
-    distinct = ref[starts]
+    if isinstance(ref, Reference):
+        return ref.counts(x)
+    distinct, ends = _runs(ref)
+    return _placed(distinct, ends, np.asarray(x, dtype=float))
+
+
+def _placed(distinct: Array, ends: Array, xs: Array) -> tuple[Array, Array]:
+    """The counts below and equal of ``xs`` from the reference's :func:`_runs`."""
     i = _search(distinct, xs)
-    ends = np.append(starts, n)
     below = ends[i]
     found = i < distinct.size
     found[found] = distinct[i[found]] == xs[found]
@@ -65,7 +128,7 @@ def _search(distinct: Array, xs: Array) -> Array:
     return out
 
 
-def share_below(ref: Array, x: object) -> Array:
+def share_below(ref: Array | Reference, x: object) -> Array:
     """Share of reference values strictly below each ``x`` (0 when ``ref`` is empty)."""
     xs = np.asarray(x, dtype=float)
     if ref.size == 0:
@@ -73,7 +136,7 @@ def share_below(ref: Array, x: object) -> Array:
     return counts_below_and_equal(ref, xs)[0] / ref.size
 
 
-def mid_percentile(ref: Array, x: object) -> Array:
+def mid_percentile(ref: Array | Reference, x: object) -> Array:
     """Mid-rank percentile in (0, 1): (share below + share at or below) / 2.
 
     Ties share the average of the positions they occupy; 0.5 when ``ref`` is empty. Missing
@@ -83,10 +146,15 @@ def mid_percentile(ref: Array, x: object) -> Array:
     if ref.size == 0:
         return np.where(np.isnan(xs), np.nan, 0.5)
     below, equal = counts_below_and_equal(ref, xs)
-    return np.where(np.isnan(xs), np.nan, (below + (below + equal)) / (2 * ref.size))
+    # In place where it can: every new array of 825,000 values costs ~2 ms of page faults.
+    twice = below + equal
+    twice += below
+    out = twice / (2 * ref.size)
+    out[np.isnan(xs)] = np.nan
+    return out
 
 
-def rank_scores(ref: Array, x: object, bins: int = 5) -> Array:
+def rank_scores(ref: Array | Reference, x: object, bins: int = 5) -> Array:
     """Scores 1..``bins``: ``1 + floor(bins x share of reference values strictly below x)``.
 
     The lowest value scores 1 and ties share the score of the lowest position they occupy, so

@@ -33,7 +33,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from segkit.analyses._binning import mid_percentile, reference
+from segkit.analyses._binning import Reference, mid_percentile, reference
 from segkit.analyses.abc_xyz import period_activity
 from segkit.analyses.features import client_features
 from segkit.analyses.segmenter import keep_labelled
@@ -137,7 +137,7 @@ class QuadrantSegmenter:
 
     def __init__(self, settings: Settings) -> None:
         self.settings = settings
-        self.reference_: dict[str, np.ndarray] | None = None
+        self.reference_: dict[str, Reference] | None = None
         self.weights_: dict[str, float] = {}
         self.splits_: tuple[float, float] | None = None
 
@@ -156,7 +156,13 @@ class QuadrantSegmenter:
         return "margin"
 
     def fit(self, features: pd.DataFrame) -> Self:
-        self.reference_ = reference_ = {c: reference(features[c]) for c in self.settings.weights}
+        self.fit_classify(features)
+        return self
+
+    def fit_classify(self, features: pd.DataFrame) -> pd.DataFrame:
+        """:meth:`fit` on ``features`` and return their :meth:`classify` (scored only once)."""
+        # Built from the columns themselves: scoring these clients next needs no search.
+        self.reference_ = reference_ = {c: Reference(features[c]) for c in self.settings.weights}
         # Components without any value in the data are dropped; the rest are rescaled.
         present = {c: w for c, w in self.settings.weights.items() if reference_[c].size}
         total = sum(present.values())
@@ -167,7 +173,7 @@ class QuadrantSegmenter:
             float(np.quantile(loyalty, self.settings.loyalty_split)) if loyalty.size else 0.0,
             float(np.quantile(profit, self.settings.profitability_split)) if profit.size else 0.0,
         )
-        return self
+        return self._quadrants(features, loyalty)
 
     def loyalty(self, features: pd.DataFrame) -> np.ndarray:
         """Loyalty score in (0, 1) of each row: weighted mean of its component percentiles."""
@@ -178,15 +184,17 @@ class QuadrantSegmenter:
         for c, w in self.weights_.items():
             p = mid_percentile(self.reference_[c], features[c].to_numpy(dtype=float))
             has = ~np.isnan(p)
-            num += np.where(has, w * p, 0.0)
-            den += np.where(has, w, 0.0)
+            np.add(num, w * p, out=num, where=has)
+            np.add(den, w, out=den, where=has)
         with np.errstate(invalid="ignore", divide="ignore"):
             # A client without any component value sits at the middle.
             return np.where(den > 0, num / den, 0.5)
 
     def classify(self, features: pd.DataFrame) -> pd.DataFrame:
-        """``loyalty`` score, ``profitability``, and ``quadrant`` for each row."""
-        loyalty = self.loyalty(features)
+        """``loyalty`` score and ``quadrant`` for each row."""
+        return self._quadrants(features, self.loyalty(features))
+
+    def _quadrants(self, features: pd.DataFrame, loyalty: np.ndarray) -> pd.DataFrame:
         if self.splits_ is None:
             raise RuntimeError("fit the segmenter before predicting")
         high_l = loyalty > self.splits_[0]
@@ -344,9 +352,11 @@ def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
 def _classified(ctx: PeriodContext, seg: QuadrantSegmenter, period: Period) -> pd.DataFrame:
     """Each client of ``period`` classified with cut-offs learnt on that period (kept for
     migration and stratification, so ``seg`` must not be fitted again)."""
-    f = seg.features(ctx, period)
-    out = pd.concat([f, seg.fit(f).classify(f)], axis=1)
-    keep_labelled(ctx, Quadrants.name, period, seg, f, out["quadrant"])
+    out = seg.features(ctx, period)  # a shallow copy: the columns are added to it alone
+    for name, values in seg.fit_classify(out).items():
+        # Added in place: concatenating copied and consolidated the 825,000-row frame.
+        out[name] = values
+    keep_labelled(ctx, Quadrants.name, period, seg, out, out["quadrant"])
     return out
 
 

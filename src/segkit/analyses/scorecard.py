@@ -60,7 +60,7 @@ import numpy as np
 import pandas as pd
 from matplotlib.figure import Figure
 
-from segkit.analyses._binning import counts_below_and_equal
+from segkit.analyses._binning import Reference, counts_below_and_equal
 from segkit.analyses.segmenter import keep_labelled
 from segkit.analyses.tiers import (
     DEFAULT_SCALES,
@@ -220,8 +220,9 @@ def _grades(value: Any) -> tuple[tuple[str, float], ...]:
 class ScoreRule:
     """The scorecard segmenter: normalisation and grade cut-offs learnt by :meth:`fit`.
 
-    Fitted attributes: ``reference_`` (per sub-indicator the sorted values for ``percentile``
-    or ``(lo, hi)`` for ``minmax``) and ``cuts_`` (the lowest score of each grade but the last).
+    Fitted attributes: ``reference_`` (per sub-indicator a :class:`Reference` of the values but
+    NaN for ``percentile`` or ``(lo, hi)`` for ``minmax``) and ``cuts_`` (the lowest score of
+    each grade but the last).
     """
 
     name = "scorecard"
@@ -265,10 +266,12 @@ class ScoreRule:
         s = self.settings
         self.reference_ = {}
         for f in self.sub_indicators:
-            values = _column(features, f).dropna().to_numpy(float)
             if s.normalise == "percentile":
-                self.reference_[f] = np.sort(values)
-            elif values.size:
+                # Built from the column itself: scoring these clients next needs no search.
+                self.reference_[f] = Reference(_column(features, f).to_numpy(float), finite=False)
+                continue
+            values = _column(features, f).dropna().to_numpy(float)
+            if values.size:
                 lo, hi = np.quantile(values, [s.winsorise, 1 - s.winsorise])
                 self.reference_[f] = (float(lo), float(hi))
             else:
@@ -291,7 +294,11 @@ class ScoreRule:
         if self.settings.normalise == "percentile":
             if ref.size:
                 below, equal = counts_below_and_equal(ref, x)
-                out = (below + 0.5 * equal) / ref.size
+                # (below + 0.5 equal) / n in place: each new array of 825,000 values costs
+                # ~2 ms of page faults.
+                out = 0.5 * equal
+                out += below
+                out /= ref.size
             else:
                 out = np.full(x.size, np.nan)
         elif ref is None:
@@ -301,24 +308,26 @@ class ScoreRule:
             out = np.clip((x - lo) / (hi - lo), 0, 1) if hi > lo else np.full(x.size, 0.5)
         if not CATALOG.get(feature, ("", True))[1]:
             out = 1 - out
-        out = np.where(np.isnan(x), self.settings.missing, out)
+        out[np.isnan(x)] = self.settings.missing
         return pd.Series(out, index=features.index)
 
     def points(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per client: points of each sub-indicator and indicator, and the total ``score``."""
-        out = pd.DataFrame({"customer_id": features["customer_id"]}, index=features.index)
-        total = pd.Series(0.0, index=features.index)
+        columns: dict[str, np.ndarray] = {}
+        total = np.zeros(len(features))
         for ind in self.settings.indicators:
-            ind_points = pd.Series(0.0, index=features.index)
+            ind_points = np.zeros(len(features))
             for f, w in ind.sub_indicators.items():
-                pts = 100 * ind.weight * w * self.normalised(features, f)
-                out[f"points_{ind.name}_{f}"] = pts
+                pts = 100 * ind.weight * w * self.normalised(features, f).to_numpy()
+                columns[f"points_{ind.name}_{f}"] = pts
                 ind_points += pts
-            out[f"points_{ind.name}"] = ind_points
+            columns[f"points_{ind.name}"] = ind_points
             total += ind_points
         # Rounded so that equal inputs summed in another order still tie.
-        out["score"] = total.round(9)
-        return out
+        columns["score"] = np.round(total, 9)
+        return pd.DataFrame(
+            {"customer_id": features["customer_id"], **columns}, index=features.index
+        )
 
     def grade(self, scores: pd.Series) -> pd.Series:
         """The grade of each score under the fitted cut-offs."""
@@ -343,7 +352,7 @@ def _column(frame: pd.DataFrame, name: str) -> pd.Series:
     """A feature column as floats; all missing when the data lacks it (no surveys table)."""
     if name not in frame:
         return pd.Series(np.nan, index=frame.index)
-    return pd.to_numeric(frame[name], errors="coerce").astype(float)
+    return pd.to_numeric(frame[name], errors="coerce").astype(float, copy=False)
 
 
 def rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
@@ -361,15 +370,24 @@ def _by_rank(clients: pd.DataFrame) -> pd.DataFrame:
 
     The rows usually come in id order (the features are sorted by id), and then a stable sort
     on the rank alone gives that order without comparing text ids (~0.7 s at 740,000 clients).
+    The stable sort is numpy's vectorised sort of the distinct integers rank x n + position,
+    the positions read back as the remainders (pandas' stable sort took 0.07 s at 825,000).
     """
     if not pd.Index(clients["customer_id"]).is_monotonic_increasing:
         clients = clients.sort_values("customer_id", kind="stable")
-    return clients.sort_values("rank", kind="stable")
+    n = len(clients)
+    return clients.take(np.sort(clients["rank"].to_numpy() * n + np.arange(n)) % n)
 
 
 def _ranked(rule: ScoreRule, out: pd.DataFrame) -> pd.DataFrame:
     """``out`` (:meth:`ScoreRule.points`) with the rank and grade of each score."""
-    out["rank"] = out["score"].rank(method="min", ascending=False).astype(int)
+    scores = out["score"].to_numpy()
+    if np.isnan(scores).any():
+        raise ValueError("a score is missing: the clients cannot be ranked")
+    # 1 + the number of higher scores (pandas' rank(method="min", ascending=False)), from the
+    # counts of the scores among themselves: one argsort, ~0.09 s -> 0.03 s at 825,000 clients.
+    below, equal = Reference(scores).counts(scores)
+    out["rank"] = scores.size - below - equal + 1
     out["grade"] = rule.grade(out["score"])
     return out
 

@@ -49,16 +49,11 @@ def group_table(
     ``labels`` (segmentation -> categorical level per row of ``clients``) adds a column per
     level.
     """
-    group = _groups(clients[attribute])
-    keep = group.value_counts().index[:max_groups]
-    group = group.where(group.isin(keep), OTHER)
-    # Groups as integer codes in sorted order (the order groupby gives): summing and counting
-    # by code is several times faster than by text at 1 M clients, with the same sums.
-    codes, names = pd.factorize(group, sort=True)
+    codes, names = _groups(clients[attribute], max_groups)
     g = pd.DataFrame(
         {
             "clients": np.bincount(codes, minlength=len(names)),
-            "active": (clients["orders_period"] > 0).groupby(codes).sum().to_numpy(),
+            "active": np.bincount(codes[clients["orders_period"] > 0], minlength=len(names)),
             "revenue": clients["revenue_period"].groupby(codes).sum().to_numpy(),
         },
         index=pd.Index(names, name=attribute),
@@ -74,15 +69,27 @@ def group_table(
     return g.rename_axis(attribute).reset_index()
 
 
-def _groups(values: pd.Series) -> pd.Series:
-    """Each row's group: its value as stripped text, ``(unknown)`` when empty or missing.
+def _groups(values: pd.Series, max_groups: int) -> tuple[np.ndarray, pd.Index]:
+    """Each row's group, as a code into the sorted group names (the order groupby gives).
 
-    Cleaned once per distinct value, then spread over the rows.
+    A group is a value as stripped text, ``(unknown)`` when empty or missing; beyond the
+    ``max_groups`` largest (ties in order of first appearance, as ``value_counts``), the rest
+    are ``(other)``. The texts are hashed once; the cleaning and the ranking of the groups work
+    on integer codes (~0.15 s -> 0.06 s per attribute at 825,000 clients).
     """
-    codes, distinct = pd.factorize(values)
+    raw, distinct = pd.factorize(values)
     text = pd.Series(distinct, dtype=object).astype("string").str.strip().replace("", UNKNOWN)
-    text = np.append(text.to_numpy(dtype=object), UNKNOWN)  # code -1 (missing) is unknown
-    return pd.Series(pd.array(text[codes], dtype="string"), index=values.index, name=values.name)
+    text = np.append(text.to_numpy(dtype=object), UNKNOWN)  # raw code -1 (missing) is unknown
+    # Values that differ only by spaces around them are one group.
+    group_of, names = pd.factorize(text)
+    group = group_of[raw]
+    keep = pd.Series(group).value_counts().index[:max_groups]
+    # None for a group without rows: the unknown one when no value is missing or empty.
+    final = np.full(len(names), None, dtype=object)
+    final[np.bincount(group, minlength=len(names)) > 0] = OTHER
+    final[keep] = names[keep]
+    final_of, final_names = pd.factorize(pd.array(final, dtype="string"), sort=True)
+    return final_of[group], pd.Index(final_names)
 
 
 def _mix(codes: np.ndarray, groups: pd.Index, lab: pd.Series) -> pd.DataFrame:
@@ -193,9 +200,12 @@ def _labels(ctx: PeriodContext, name: str, seg: Segmenter, clients: pd.DataFrame
     this period (usually as the section labelled them); NaN if unclassed."""
     this = labelled(ctx, name, seg, ctx.period)
     _, (row, at) = match_ids(client_ids(clients), this.ids, how="left")
-    label = np.empty(len(clients), dtype=object)
-    label[row] = np.append(this.labels, np.nan)[at]  # at -1: the NaN appended, unclassed
-    return pd.Series(label, index=clients.index).astype(pd.CategoricalDtype(list(seg.levels)))
+    dtype = pd.CategoricalDtype(list(seg.levels))
+    # Level codes moved rather than label texts, which were hashed again per row of clients.
+    level = np.append(pd.Categorical(this.labels, dtype=dtype).codes, -1)[at]  # -1: unclassed
+    code = np.empty(len(clients), dtype=level.dtype)
+    code[row] = level
+    return pd.Series(pd.Categorical.from_codes(code, dtype=dtype), index=clients.index)
 
 
 @hookimpl
