@@ -41,17 +41,21 @@ from segkit.periods import Period, add_months
 def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.DataFrame:
     """Features of every client as of the end of ``period`` (default ``ctx.period``). Cached."""
     p = period or ctx.period
+    if p == ctx.period:
+        # The segmentations compare each period with the one before: its features are
+        # computed meanwhile.
+        ctx.prefetch(("features", ctx.previous), lambda: _features(ctx, ctx.previous))
+    return ctx.memo(("features", p), lambda: _features(ctx, p))
 
-    def compute() -> pd.DataFrame:
-        frame = ctx.execute(features_expr(ctx, p))
-        attributes = _attributes(ctx, p, pd.Index(frame["customer_id"]))
-        at = frame.columns.get_loc("yoy_growth") + 1
-        out = pd.concat([frame.iloc[:, :at], attributes, frame.iloc[:, at:]], axis=1)
-        start = out["signup_date"] if "signup_date" in out else out["first_purchase"]
-        out["tenure_days"] = _whole_days(start.fillna(out["first_purchase"]), p.end)
-        return out
 
-    return ctx.memo(("features", p.start, p.end), compute)
+def _features(ctx: PeriodContext, p: Period) -> pd.DataFrame:
+    frame = ctx.execute(features_expr(ctx, p))
+    attributes = _attributes(ctx, p, pd.Index(frame["customer_id"]))
+    at = frame.columns.get_loc("yoy_growth") + 1
+    out = pd.concat([frame.iloc[:, :at], attributes, frame.iloc[:, at:]], axis=1)
+    start = out["signup_date"] if "signup_date" in out else out["first_purchase"]
+    out["tenure_days"] = _whole_days(start.fillna(out["first_purchase"]), p.end)
+    return out
 
 
 def features_expr(ctx: PeriodContext, p: Period) -> ir.Table:
