@@ -39,14 +39,9 @@ class Reference:
     def __init__(self, values: object, *, finite: bool = True) -> None:
         #: A copy of the values as given, to recognise them in :meth:`counts`.
         self.source = np.array(values, dtype=float)
-        kept = np.isfinite(self.source) if finite else ~np.isnan(self.source)
-        if kept.all():
-            order = np.argsort(self.source)
-        else:
-            # Sorted without the NaN, which take numpy's argsort off its vectorised path (5x
-            # slower).
-            at = np.flatnonzero(kept)
-            order = at[np.argsort(self.source[at])]
+        order = _argsort(
+            self.source, np.isfinite(self.source) if finite else ~np.isnan(self.source)
+        )
         self.values = self.source[order]
         self.size = self.values.size
         self.distinct, self.ends = _runs(self.values)
@@ -72,6 +67,18 @@ class Reference:
         ):
             return self._own
         return _placed(self.distinct, self.ends, xs)
+
+
+def _argsort(x: Array, keep: Array) -> Array:
+    """The positions of the ``keep`` values of ``x``, in the order that sorts them.
+
+    Sorting the values kept alone keeps NaN out of numpy's argsort, which they take off its
+    vectorised path (5x slower).
+    """
+    if keep.all():
+        return np.argsort(x)
+    at = np.flatnonzero(keep)
+    return at[np.argsort(x[at])]
 
 
 def _runs(ref: Array) -> tuple[Array, Array]:
@@ -109,21 +116,23 @@ def _placed(distinct: Array, ends: Array, xs: Array) -> tuple[Array, Array]:
     return below, equal
 
 
-#: Distinct reference values beyond which ``x`` is sorted before the search (about the L2 cache).
-_SORT_NEEDLES_ABOVE = 1 << 16
+#: Distinct reference values beyond which ``x`` is sorted before the search.
+_SORT_NEEDLES_ABOVE = 32
 
 
 def _search(distinct: Array, xs: Array) -> Array:
-    """``searchsorted(distinct, xs, "left")``; for a large ``distinct``, ``xs`` is sorted first.
+    """``searchsorted(distinct, xs, "left")``; unless ``distinct`` is tiny, ``xs`` is sorted first.
 
     Successive sorted needles walk nearby paths of the binary search, so a search of 1 M
     values among 800,000 distinct ones takes ~0.07 s instead of ~0.35 s (cache misses),
-    sort included. The positions are the same either way.
+    sort included. With numpy's vectorised argsort this pays from a few dozen distinct values
+    on: 825,000 values among 1,369 distinct ones take 0.028 s instead of 0.051 s. The
+    positions are the same either way.
     """
     if distinct.size <= _SORT_NEEDLES_ABOVE or xs.ndim != 1:
         return np.searchsorted(distinct, xs, side="left")
-    order = np.argsort(xs)
-    out = np.empty(xs.shape, dtype=np.intp)
+    out = np.full(xs.shape, distinct.size, dtype=np.intp)  # NaN: past the end, as searched
+    order = _argsort(xs, ~np.isnan(xs))
     out[order] = np.searchsorted(distinct, xs[order], side="left")
     return out
 

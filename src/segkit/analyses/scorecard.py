@@ -313,21 +313,28 @@ class ScoreRule:
 
     def points(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per client: points of each sub-indicator and indicator, and the total ``score``."""
-        columns: dict[str, np.ndarray] = {}
-        total = np.zeros(len(features))
+        names = []
         for ind in self.settings.indicators:
-            ind_points = np.zeros(len(features))
+            names += [f"points_{ind.name}_{f}" for f in ind.sub_indicators]
+            names.append(f"points_{ind.name}")
+        names.append("score")
+        # Written straight into the frame's one block of floats: a frame of separate arrays
+        # copied them all once more (~0.03 s at 825,000 clients).
+        block = np.zeros((len(names), len(features)))
+        column = dict(zip(names, block, strict=True))
+        total = column["score"]
+        for ind in self.settings.indicators:
+            ind_points = column[f"points_{ind.name}"]
             for f, w in ind.sub_indicators.items():
-                pts = 100 * ind.weight * w * self.normalised(features, f).to_numpy()
-                columns[f"points_{ind.name}_{f}"] = pts
+                pts = column[f"points_{ind.name}_{f}"]
+                np.multiply(100 * ind.weight * w, self.normalised(features, f).to_numpy(), out=pts)
                 ind_points += pts
-            columns[f"points_{ind.name}"] = ind_points
             total += ind_points
         # Rounded so that equal inputs summed in another order still tie.
-        columns["score"] = np.round(total, 9)
-        return pd.DataFrame(
-            {"customer_id": features["customer_id"], **columns}, index=features.index
-        )
+        np.round(total, 9, out=total)
+        out = pd.DataFrame(block.T, index=features.index, columns=names, copy=False)
+        out.insert(0, "customer_id", features["customer_id"])
+        return out
 
     def grade(self, scores: pd.Series) -> pd.Series:
         """The grade of each score under the fitted cut-offs."""
@@ -599,7 +606,6 @@ class Scorecard:
                 f"{ctx.period.end}: period {ctx.period} cannot be graded"
             )
         clients = fit_and_rate(rule, features)
-        clients["revenue_year"] = features["revenue_year"]
         previous = ScoreRule(settings)
         prev_features = previous.features(ctx, ctx.previous)
         prev = fit_and_rate(previous, prev_features) if len(prev_features) else None
@@ -607,10 +613,13 @@ class Scorecard:
         keep_labelled(ctx, self.name, ctx.period, rule, features, clients["grade"])
         if prev is not None:
             keep_labelled(ctx, self.name, ctx.previous, previous, prev_features, prev["grade"])
-            prev["revenue_year"] = prev_features["revenue_year"]
 
-        grades = _grade_table(clients, settings.levels)
-        prev_grades = _grade_table(prev, settings.levels) if prev is not None else None
+        grades = _grade_table(clients, features["revenue_year"], settings.levels)
+        prev_grades = (
+            _grade_table(prev, prev_features["revenue_year"], settings.levels)
+            if prev is not None
+            else None
+        )
         best = settings.levels[0]
         events, bad_lines, log = self._events(ctx, settings)
         if len(events):
@@ -717,7 +726,7 @@ class Scorecard:
             figures=[_figure(clients, rule, ctx.period)],
             notes=notes,
             data={
-                "clients": clients.drop(columns=["revenue_year"]),
+                "clients": clients,
                 "segmenter": ScoreRule(settings),
                 "fitted": rule,
             },
@@ -750,8 +759,13 @@ class Scorecard:
         return notes
 
 
-def _grade_table(clients: pd.DataFrame, levels: tuple[str, ...]) -> pd.DataFrame:
-    g = clients.groupby("grade")
+def _grade_table(
+    clients: pd.DataFrame, revenue: pd.Series, levels: tuple[str, ...]
+) -> pd.DataFrame:
+    """Per grade: clients, scores and ``revenue`` (each client's revenue_year, same index)."""
+    # Grouped beside the scores rather than added to the clients' frame, which then had to be
+    # copied without it.
+    g = pd.DataFrame({"score": clients["score"], "revenue_year": revenue}).groupby(clients["grade"])
     frame = pd.DataFrame(
         {
             "clients": g.size(),
@@ -763,7 +777,7 @@ def _grade_table(clients: pd.DataFrame, levels: tuple[str, ...]) -> pd.DataFrame
     frame["clients"] = frame["clients"].fillna(0).astype(int)
     frame["revenue_year"] = frame["revenue_year"].fillna(0.0)
     frame["client_share"] = frame["clients"] / len(clients)
-    total = clients["revenue_year"].sum()
+    total = revenue.sum()
     frame["revenue_share"] = frame["revenue_year"] / total if total > 0 else np.nan
     frame.index.name = "grade"
     return frame[
