@@ -188,12 +188,6 @@ def period_activity(
     periods, ``active`` periods (with a purchase), ``gross`` (sum of per-period purchases) and
     ``gross_sq`` (sum of their squares).
     """
-    if period == ctx.period:  # the previous period's is computed meanwhile, for the comparison
-        before = ctx.previous
-        ctx.prefetch(
-            ("abc_xyz.activity", before, window_months, grain),
-            lambda: _activity(ctx, before, window_months, grain),
-        )
     key = ("abc_xyz.activity", period, window_months, grain)
     return ctx.memo(key, lambda: _activity(ctx, period, window_months, grain))
 

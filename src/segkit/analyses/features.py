@@ -41,10 +41,6 @@ from segkit.periods import Period, add_months
 def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.DataFrame:
     """Features of every client as of the end of ``period`` (default ``ctx.period``). Cached."""
     p = period or ctx.period
-    if p == ctx.period:
-        # The segmentations compare each period with the one before: its features are
-        # computed meanwhile.
-        ctx.prefetch(("features", ctx.previous), lambda: _features(ctx, ctx.previous))
     return ctx.memo(("features", p), lambda: _features(ctx, p))
 
 

@@ -17,10 +17,9 @@ frozen cut-off fell on either side of it.
 
 from __future__ import annotations
 
-import threading
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import date
-from typing import Any, cast
+from typing import Any
 
 import ibis
 import ibis.expr.datatypes as dt
@@ -75,41 +74,29 @@ class Engine:
     """Where the tables live and what runs the queries.
 
     ``backend`` is an Ibis backend holding one table per contract table (named as in the
-    contract): an in-process DuckDB connection, or a Spark session's catalog. Queries may run
-    from several threads (see :meth:`segkit.engine.context.PeriodContext.prefetch`): a DuckDB
-    connection runs one query at a time, so each other thread gets a cursor of its own on the
-    same database (same tables and settings).
+    contract): an in-process DuckDB connection, or a Spark session's catalog.
     """
 
     name: EngineName
     backend: BaseBackend
-    #: The DuckDB session's time zone, for the cursors of other threads.
-    zone: str = "UTC"
-    _owner: int = field(default_factory=threading.get_ident, repr=False)
-    _local: threading.local = field(default_factory=threading.local, repr=False)
 
     @classmethod
     def duckdb(cls, con: Any) -> Engine:
         """The engine on an open ``duckdb`` connection (shared: its tables and transactions)."""
+        # Ibis sets its connections' session time zone to UTC; the loader's (the config's) is
+        # put back, so SQL on the connection keeps reading and writing local times.
         zone = con.execute("SELECT current_setting('TimeZone')").fetchall()[0][0]
-        return cls("duckdb", _duckdb_backend(con, zone), zone)
+        backend = ibis.duckdb.from_connection(con)
+        con.execute("SET TimeZone = $zone", {"zone": zone}).fetchall()
+        return cls("duckdb", backend)
 
     @classmethod
     def spark(cls, session: Any) -> Engine:
         """The engine on a ``pyspark.sql.SparkSession``."""
         return cls("spark", ibis.pyspark.connect(session))
 
-    def _backend(self) -> BaseBackend:
-        """The backend for the calling thread."""
-        if self.name != "duckdb" or threading.get_ident() == self._owner:
-            return self.backend
-        if not hasattr(self._local, "backend"):
-            # cursor() only registers a connection; it runs no query on the shared one.
-            self._local.backend = _duckdb_backend(self.backend.con.cursor(), self.zone)
-        return cast(BaseBackend, self._local.backend)
-
     def table(self, name: str) -> ir.Table:
-        return self._backend().table(name)
+        return self.backend.table(name)
 
     def execute(self, expr: ir.Table) -> pd.DataFrame:
         """Run ``expr`` and return its rows as a DataFrame.
@@ -120,7 +107,7 @@ class Engine:
         if self.name == "duckdb":
             # DuckDB's own conversion: Ibis' generic one turns every column with a NULL into
             # Python objects first, which tripled the time of a 1 M-client frame.
-            frame = self._backend()._to_duckdb_relation(expr).df()
+            frame = self.backend._to_duckdb_relation(expr).df()
         else:
             frame = self.backend.execute(expr)
         for column in frame.columns:
@@ -130,15 +117,4 @@ class Engine:
 
     def scalar(self, expr: ir.Scalar) -> Any:
         """The value of a scalar expression (e.g. ``table.count()``)."""
-        return self._backend().execute(expr)
-
-
-def _duckdb_backend(con: Any, zone: str) -> BaseBackend:
-    """An Ibis backend on DuckDB connection ``con``, with the session in time zone ``zone``.
-
-    Ibis sets its connections' session time zone to UTC; the loader's zone (the config's) is
-    put back, so SQL on the connection keeps reading and writing local times.
-    """
-    backend = ibis.duckdb.from_connection(con)
-    con.execute("SET TimeZone = $zone", {"zone": zone}).fetchall()
-    return backend
+        return self.backend.execute(expr)

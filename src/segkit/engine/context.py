@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 from collections.abc import Callable, Mapping
-from concurrent.futures import Executor, Future
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -42,8 +41,6 @@ class PeriodContext:
     #: The run's plugins, for analyses that use what plugins register (e.g. fund rules).
     plugins: PluginManager | None = None
     _cache: dict[Any, Any] = field(default_factory=dict, repr=False)
-    #: Runs :meth:`prefetch` work beside the analyses (one per report run); None: no prefetch.
-    background: Executor | None = field(default=None, repr=False)
 
     @property
     def config(self) -> Config:
@@ -74,26 +71,10 @@ class PeriodContext:
         return self._cache[key].copy()
 
     def memo(self, key: tuple[Any, ...], compute: Callable[[], T]) -> T:
-        """``compute()`` once per report run for ``key``; analyses share the result.
-
-        When ``key`` was prefetched, waits for that result (or its error) instead.
-        """
+        """``compute()`` once per report run for ``key``; analyses share the result."""
         if key not in self._cache:
             self._cache[key] = compute()
-        value = self._cache[key]
-        if isinstance(value, Future):
-            # A prefetch not started yet is computed here instead: the background thread may
-            # be the one waiting for this key, behind which it is queued.
-            value = self._cache[key] = compute() if value.cancel() else value.result()
-        return cast(T, value)
-
-    def prefetch(self, key: tuple[Any, ...], compute: Callable[[], Any]) -> None:
-        """Start ``compute()`` for a later :meth:`memo` of ``key`` in the background, so an
-        engine query runs while the analyses work in pandas (which holds one core); the
-        results are the same as without. Does nothing without a ``background`` executor.
-        """
-        if self.background is not None and key not in self._cache:
-            self._cache[key] = self.background.submit(compute)
+        return cast(T, self._cache[key])
 
     def view(self, name: str, cutoff: date | None = None) -> ir.Table:
         """The as-of rows of ``name`` as an Ibis table, to aggregate with :meth:`execute`."""

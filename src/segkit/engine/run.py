@@ -16,7 +16,6 @@ import threading
 import time
 import traceback
 from collections.abc import Callable, Iterator, Mapping
-from concurrent.futures import Executor, ThreadPoolExecutor
 from contextlib import contextmanager
 from dataclasses import dataclass, field
 from numbers import Real
@@ -88,13 +87,8 @@ def run_period(dataset: Dataset, period: Period, plugins: PluginManager) -> Peri
     """
     cache: dict[Any, Any] = {}
     results: dict[str, Section] = {}
-    # One background thread for prefetched engine queries (PeriodContext.prefetch).
-    with ThreadPoolExecutor(1, thread_name_prefix="segkit-prefetch") as background:
-        for reg in plugins.ordered_analyses():
-            results[reg.analysis.name] = _run_one(
-                reg, dataset, period, results, plugins, cache, background
-            )
-        background.shutdown(cancel_futures=True)
+    for reg in plugins.ordered_analyses():
+        results[reg.analysis.name] = _run_one(reg, dataset, period, results, plugins, cache)
     # Plugins that failed to load or register are shown too, so their absence is never silent.
     broken = [
         Section(name=f"plugin:{name}", title=f"Plugin {name}", error=error, plugin=name, order=999)
@@ -112,7 +106,6 @@ def _run_one(
     results: dict[str, Section],
     plugins: PluginManager,
     cache: dict[Any, Any],
-    background: Executor,
 ) -> Section:
     analysis = reg.analysis
     started = time.perf_counter()
@@ -122,7 +115,7 @@ def _run_one(
         if failed:
             raise _SkippedError(f"skipped: needs {', '.join(failed)}, which did not run")
         settings = dataset.config.analysis_settings(analysis.name, analysis.defaults)
-        ctx = PeriodContext(dataset, period, settings, results, plugins, cache, background)
+        ctx = PeriodContext(dataset, period, settings, results, plugins, cache)
         section = _within(timeout, lambda: analysis.run(ctx))
         _check_section(section)
     except (SegkitError, _SkippedError) as exc:  # the input's fault: the message says it all
