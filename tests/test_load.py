@@ -267,3 +267,21 @@ def test_memory_limit_caps_duckdb_and_spills_to_a_private_folder(tmp_path: Path)
     ).fetchone() or ("", "")
     assert limit.replace(" ", "") in ("256.0MB", "244.1MiB")
     assert Path(spill).name.startswith("segkit-spill-") and Path(spill).is_dir()
+
+
+@pytest.mark.parametrize("cutoff", ["2021-01-01", "2024-04-01", "2025-07-01"])
+def test_as_of_frame_applies_the_as_of_rule_in_pandas(small_demo: Path, cutoff: str) -> None:
+    # The rows known at a later cut-off, cut down in pandas, are those the engine's as-of gives.
+    ds = load_dataset(small_demo, Config())
+    cut = datetime.fromisoformat(cutoff).date()
+    for table in ds.tables:
+        later = ds.engine.execute(ds.as_of(table, datetime(2030, 1, 1).date()))
+        expected = ds.engine.execute(ds.as_of(table, cut))
+        got = ds.as_of_frame(table, later, cut)
+        key = list(expected.columns)
+        pd.testing.assert_frame_equal(
+            got.sort_values(key, ignore_index=True),
+            expected.sort_values(key, ignore_index=True),
+            obj=table,
+        )
+        assert len(got) < len(later) or table == "customers"  # the cut-off cuts something

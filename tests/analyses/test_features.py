@@ -104,3 +104,22 @@ def test_surveys_without_a_customers_table(tmp_path: Path) -> None:
     assert "region" not in f and "signup_date" not in f
     assert f.loc["X", "tenure_days"] == 571  # from the date of the first purchase, 2023-06-10
     assert f.loc["X", "nps_last"] == 9
+
+
+def test_the_previous_period_comes_with_the_report_period(tmp_path: Path) -> None:
+    # 2024-Q3 (end 2024-10-01), computed with 2024-Q4 in one query: Y has not bought yet.
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "transactions.csv").write_text(TRANSACTIONS)
+    (folder / "customers.csv").write_text(CUSTOMERS)
+    dataset = open_data(folder)
+    q3 = parse_period("2024-Q3")
+    f = client_features(PeriodContext(dataset, parse_period("2024-Q4"), {}), q3)
+    x = f.set_index("customer_id").loc["X"]
+    assert list(f["customer_id"]) == ["W", "X"]
+    assert (x["orders_total"], x["orders_year"], x["orders_period"]) == (2, 1, 0)
+    assert (x["revenue_year"], x["revenue_prev_year"], x["recency_days"]) == (250, 100, 214)
+    assert (x["region"], x["tenure_days"]) == ("north", 1003)
+    # The same frame, types included, as when 2024-Q3 is the report's period.
+    alone = client_features(PeriodContext(dataset, q3, {}))
+    pd.testing.assert_frame_equal(f, alone, check_exact=True)

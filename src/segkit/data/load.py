@@ -128,27 +128,45 @@ class Dataset:
         dates on or after the cut-off are blanked, because they were not known yet (an active
         subscription's future end, a ticket resolved later).
         """
-        spec = TABLES[table]
+        event, optional, later = _as_of_rule(table)
         t = self.engine.table(table)
         cut = ibis.timestamp(cutoff)
-        dates = {c.name for c in spec.columns if c.kind == "date" and c.name != spec.event}
         blanked = {
             name: ibis.ifelse(t[name] < cut, t[name], ibis.null(t[name].type()))
             for name in t.columns
-            if name in dates
+            if name in later
         }
         if blanked:
             t = t.mutate(**blanked)
-        if spec.event:
-            known = t[spec.event] < cut
-            if not spec.column(spec.event).required:
-                known = t[spec.event].isnull() | known
-            t = t.filter(known)
+        if event:
+            known = t[event] < cut
+            t = t.filter(t[event].isnull() | known if optional else known)
         return t
+
+    def as_of_frame(self, table: str, frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
+        """:meth:`as_of` applied to ``frame``, rows of ``table`` as of a later cut-off (or all
+        of them) already in pandas: a cheaper way to an earlier cut-off's rows."""
+        event, optional, later = _as_of_rule(table)
+        cut = pd.Timestamp(cutoff)
+        if event:
+            keep = (frame[event] < cut) | (frame[event].isna() if optional else False)
+            out = frame[keep.to_numpy()].reset_index(drop=True)
+        else:
+            out = frame.copy()
+        for name in later & set(out.columns):
+            out[name] = out[name].where(out[name] < cut)
+        return out
 
     def columns(self, table: str) -> list[str]:
         """The columns the data provides for ``table`` (contract columns it lacks are NULL)."""
         return list(self.provided[table])
+
+
+def _as_of_rule(table: str) -> tuple[str | None, bool, set[str]]:
+    """Of a contract table: its event date, whether that may be empty, and its other dates."""
+    spec = TABLES[table]
+    later = {c.name for c in spec.columns if c.kind == "date" and c.name != spec.event}
+    return spec.event, bool(spec.event and not spec.column(spec.event).required), later
 
 
 def load_dataset(folder: Path, config: Config, cache_dir: Path | None = None) -> Dataset:
