@@ -10,7 +10,7 @@ import pandas as pd
 import pytest
 from segmentation_data import run, section, write
 
-from segkit.analyses._binning import mid_percentile, rank_scores, reference
+from segkit.analyses._binning import Reference, mid_percentile, rank_scores, reference
 from segkit.analyses.rfm import RULES, RfmSegmenter, segment_of
 
 
@@ -33,6 +33,20 @@ def test_mid_percentile_of_ties() -> None:
     # / (2 x 4) = 0.5; 10 -> (0 + 1) / 8; a value not in the reference, 30 -> (3 + 3) / 8.
     ref = reference([10, 20, 20, 40])
     assert mid_percentile(ref, [10, 20, 30]).tolist() == [0.125, 0.5, 0.75]
+
+
+@pytest.mark.parametrize("finite", [True, False])
+def test_reference_places_the_values_of_another_reference(finite: bool) -> None:
+    # Values another reference was built from are placed from its sort (its distinct values
+    # searched in order): the counts are those of numpy's searches, for the left-out values too.
+    ref = Reference([2, 2, 5, -np.inf, 7, np.inf], finite=finite)
+    values = np.array([3, 1, np.nan, 2, 2, np.inf, -np.inf, 7, 5, 2])
+    built = Reference(values, finite=not finite)
+    assert built.source is not values
+    below, equal = ref.counts(values.copy())
+    left = np.searchsorted(ref.values, values, "left")
+    assert below.tolist() == left.tolist()
+    assert equal.tolist() == (np.searchsorted(ref.values, values, "right") - left).tolist()
 
 
 def test_segment_rules_partition_the_grid() -> None:

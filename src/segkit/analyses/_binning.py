@@ -9,10 +9,15 @@ results, whatever their order in the input.
 The reference is either the sorted array of :func:`reference` or a :class:`Reference`, which
 works out once what every placement needs (the distinct values and where their copies end)
 and answers the placement of the very values it was built from without any search: a
-segmenter fits on a period's clients and usually labels those same clients next.
+segmenter fits on a period's clients and usually labels those same clients next. Values that
+another live :class:`Reference` was built from are placed from that one's sort too (migration
+labels this period's clients, which this period's segmenter was fitted on, against the cut-offs
+of the previous period).
 """
 
 from __future__ import annotations
+
+import weakref
 
 import numpy as np
 
@@ -34,21 +39,23 @@ class Reference:
     (``finite=True``, as :func:`reference`) or without NaN only (``finite=False``). The counts
     of the given values themselves come from the one sort that builds the reference:
     :meth:`counts` returns them for values bit for bit equal to those, without any search.
+    Values bit for bit equal to those of another live reference are placed from that one's
+    sort: only its distinct values are searched, already sorted.
     """
 
     def __init__(self, values: object, *, finite: bool = True) -> None:
         #: A copy of the values as given, to recognise them in :meth:`counts`.
         self.source = np.array(values, dtype=float)
-        order = _argsort(
-            self.source, np.isfinite(self.source) if finite else ~np.isnan(self.source)
-        )
+        keep = np.isfinite(self.source) if finite else ~np.isnan(self.source)
+        self._order = order = _argsort(self.source, keep)
+        self._left_out = np.flatnonzero(~keep)
         self.values = self.source[order]
         self.size = self.values.size
         self.distinct, self.ends = _runs(self.values)
         # Sorted position p in run k has ends[k] values below it and ends[k + 1] - ends[k]
         # equal; left-out values are placed as the search places them: -inf below all values,
         # NaN and +inf above.
-        copies = np.diff(self.ends)
+        self._copies = copies = np.diff(self.ends)
         below = np.full(self.source.shape, self.size, dtype=self.ends.dtype)
         if finite:
             below[self.source == -np.inf] = 0
@@ -57,16 +64,51 @@ class Reference:
         equal[order] = copies.repeat(copies)
         below.flags.writeable = equal.flags.writeable = False
         self._own = (below, equal)
+        if self.source.ndim == 1:
+            _BUILT[_fingerprint(self.source)] = self
 
     def counts(self, x: object) -> tuple[Array, Array]:
         """:func:`counts_below_and_equal` of ``x`` (read-only arrays, shared between the calls
         for the values the reference was built from)."""
         xs = np.asarray(x, dtype=float)
-        if xs.shape == self.source.shape and bool(
-            (xs.view(np.uint64) == self.source.view(np.uint64)).all()  # 30x array_equal's speed
-        ):
+        if _same(xs, self.source):
             return self._own
+        built = _BUILT.get(_fingerprint(xs)) if xs.ndim == 1 else None
+        if built is not None and _same(xs, built.source):
+            return self._counts_of(built)
         return _placed(self.distinct, self.ends, xs)
+
+    def _counts_of(self, other: Reference) -> tuple[Array, Array]:
+        """The counts of the values ``other`` was built from: its distinct values, sorted, are
+        searched (without sorting them again) and their counts spread over their copies
+        (~0.07 s -> ~0.02 s for 825,000 values)."""
+        at = _search(self.distinct, other.distinct, ordered=True)
+        run_below, run_equal = _found(self.distinct, self.ends, other.distinct, at)
+        below = np.empty(other.source.shape, dtype=self.ends.dtype)
+        equal = np.empty(other.source.shape, dtype=self.ends.dtype)
+        below[other._order] = run_below.repeat(other._copies)
+        equal[other._order] = run_equal.repeat(other._copies)
+        left = other._left_out
+        if left.size:
+            below[left], equal[left] = _placed(self.distinct, self.ends, other.source[left])
+        return below, equal
+
+
+#: Every live :class:`Reference` by the :func:`_fingerprint` of its values.
+_BUILT: weakref.WeakValueDictionary[tuple[object, ...], Reference] = weakref.WeakValueDictionary()
+
+
+def _fingerprint(x: Array) -> tuple[object, ...]:
+    """The shape and a sample of 16 or so of ``x``'s values: arrays of equal values have the
+    same fingerprint, and other arrays rarely do."""
+    return (x.shape, x[:: max(x.size // 16, 1)].tobytes())
+
+
+def _same(a: Array, b: Array) -> bool:
+    """Whether ``a`` and ``b`` hold bit for bit the same values."""
+    return a.shape == b.shape and bool(
+        (a.view(np.uint64) == b.view(np.uint64)).all()  # 30x array_equal's speed
+    )
 
 
 def _argsort(x: Array, keep: Array) -> Array:
@@ -107,7 +149,11 @@ def counts_below_and_equal(ref: Array | Reference, x: object) -> tuple[Array, Ar
 
 def _placed(distinct: Array, ends: Array, xs: Array) -> tuple[Array, Array]:
     """The counts below and equal of ``xs`` from the reference's :func:`_runs`."""
-    i = _search(distinct, xs)
+    return _found(distinct, ends, xs, _search(distinct, xs))
+
+
+def _found(distinct: Array, ends: Array, xs: Array, i: Array) -> tuple[Array, Array]:
+    """:func:`_placed` from the positions ``i`` of ``xs`` among ``distinct``."""
     below = ends[i]
     found = i < distinct.size
     found[found] = distinct[i[found]] == xs[found]
@@ -120,8 +166,9 @@ def _placed(distinct: Array, ends: Array, xs: Array) -> tuple[Array, Array]:
 _SORT_NEEDLES_ABOVE = 32
 
 
-def _search(distinct: Array, xs: Array) -> Array:
-    """``searchsorted(distinct, xs, "left")``; unless ``distinct`` is tiny, ``xs`` is sorted first.
+def _search(distinct: Array, xs: Array, ordered: bool = False) -> Array:
+    """``searchsorted(distinct, xs, "left")``; unless ``distinct`` is tiny or ``xs`` is known to
+    be sorted (``ordered``), ``xs`` is sorted first.
 
     Successive sorted needles walk nearby paths of the binary search, so a search of 1 M
     values among 800,000 distinct ones takes ~0.07 s instead of ~0.35 s (cache misses),
@@ -129,7 +176,7 @@ def _search(distinct: Array, xs: Array) -> Array:
     on: 825,000 values among 1,369 distinct ones take 0.028 s instead of 0.051 s. The
     positions are the same either way.
     """
-    if distinct.size <= _SORT_NEEDLES_ABOVE or xs.ndim != 1:
+    if ordered or distinct.size <= _SORT_NEEDLES_ABOVE or xs.ndim != 1:
         return np.searchsorted(distinct, xs, side="left")
     out = np.full(xs.shape, distinct.size, dtype=np.intp)  # NaN: past the end, as searched
     order = _argsort(xs, ~np.isnan(xs))
