@@ -26,6 +26,7 @@ end; "year" is the twelve months ending at ``end``; amounts net of returns):
 from __future__ import annotations
 
 from datetime import date
+from typing import Any
 
 import ibis
 import ibis.expr.types as ir
@@ -68,30 +69,43 @@ def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.Data
 
 
 def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFrame]:
-    """:func:`client_features` of each of ``periods`` (the latest first), from one query."""
+    """:func:`client_features` of each of ``periods`` (the latest first), from one query.
+
+    Each frame is built once from its columns: selecting, filtering and concatenating frames
+    copied ~100 MB per step at 1 M clients.
+    """
     wide = ctx.execute(features_expr(ctx, periods))
     out = []
     for i, p in enumerate(periods):
         suffix = f"__{i}"
-        frame = wide[[c for c in wide.columns if c == "customer_id" or c.endswith(suffix)]]
         # Clients of an earlier period are those who had bought by its end.
-        has = frame[f"first_purchase{suffix}"].notna().to_numpy()
-        if not has.all():
-            frame = frame[has].reset_index(drop=True)
-            # A column NULL only for the clients left out gets the type the engine gives it
-            # without NULLs (nullable integers become int64, as in a one-period query).
-            for c in frame.columns:
-                numpy_dtype = getattr(frame[c].dtype, "numpy_dtype", None)
-                if numpy_dtype is not None and not frame[c].hasnans:
-                    frame[c] = frame[c].astype(numpy_dtype)
-        frame.columns = [c.removesuffix(suffix) for c in frame.columns]
-        attributes = _attributes(ctx, p, pd.Index(frame["customer_id"]), periods[0].end)
-        at = frame.columns.get_loc("yoy_growth") + 1
-        frame = pd.concat([frame.iloc[:, :at], attributes, frame.iloc[:, at:]], axis=1)
+        has = wide[f"first_purchase{suffix}"].notna().to_numpy()
+        everyone = bool(has.all())
+        columns: dict[str, Any] = {}
+        for name in wide.columns:
+            if name == "customer_id" or name.endswith(suffix):
+                values = wide[name].array if everyone else wide[name].array[has]
+                columns[name.removesuffix(suffix)] = _engine_type(values)
+        ids = pd.Index(columns["customer_id"])
+        attributes = _attributes(ctx, p, ids, periods[0].end)
+        # The customers' columns go before the surveys', as the engine used to join them.
+        at = list(columns).index("yoy_growth") + 1
+        names = [*list(columns)[:at], *attributes.columns, *list(columns)[at:]]
+        columns |= {c: attributes[c].array for c in attributes.columns}
+        frame = pd.DataFrame({c: columns[c] for c in names})
         start = frame["signup_date"] if "signup_date" in frame else frame["first_purchase"]
         frame["tenure_days"] = _whole_days(start.fillna(frame["first_purchase"]), p.end)
         out.append(frame)
     return out
+
+
+def _engine_type(values: Any) -> Any:
+    """``values`` in the type the engine gives a column without NULLs when they have none
+    (a nullable integer column of an earlier period, NULL only for clients left out)."""
+    numpy_dtype = getattr(values.dtype, "numpy_dtype", None)
+    if numpy_dtype is None or values.isna().any():
+        return values
+    return values.to_numpy(dtype=numpy_dtype)
 
 
 def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
