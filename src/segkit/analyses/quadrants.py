@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from segkit.analyses._binning import Reference, mid_percentile, reference
 from segkit.analyses.abc_xyz import period_activity
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import keep_labelled
+from segkit.analyses.segmenter import client_ids, keep_labelled, match_ids
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -332,17 +332,25 @@ class Quadrants:
 def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
     a = period_activity(ctx, period)
     f = client_features(ctx, period)
-    cols = ["customer_id", "tenure_days"]
-    cols += [c for c in ("nps_last", "referrals") if c in f]
-    out = a[["customer_id"]].merge(f[cols], on="customer_id", how="left")
+    # Both sorted by id: matched by one merge of the sorted ids, where a left merge of the
+    # frames hashed them (~0.11 s per period at 825,000 clients).
+    ids = client_ids(a)
+    _, (row, at) = match_ids(ids, client_ids(f), how="left")
+    in_f = np.empty(len(ids), dtype=np.intp)
+    in_f[row] = at
+
+    def column(name: str) -> pd.Series:
+        # NaN where a client lacks features; the dtype kept when none does, as the merge did.
+        return pd.Series(pd.api.extensions.take(f[name].to_numpy(), in_f, allow_fill=True))
+
     return pd.DataFrame(
         {
-            "customer_id": out["customer_id"],
-            "tenure": out["tenure_days"].astype(float),
+            "customer_id": a["customer_id"].to_numpy(),
+            "tenure": column("tenure_days").astype(float),
             "regularity": (a["active"] / a["observed"].clip(lower=1)).to_numpy(),
-            "nps": out["nps_last"].astype(float) if "nps_last" in out else np.nan,
+            "nps": column("nps_last").astype(float) if "nps_last" in f else np.nan,
             "referrals": (
-                pd.to_numeric(out["referrals"], errors="coerce") if "referrals" in out else np.nan
+                pd.to_numeric(column("referrals"), errors="coerce") if "referrals" in f else np.nan
             ),
             "profitability": a[col].to_numpy(),
         }
