@@ -92,7 +92,8 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFr
         at = list(columns).index("yoy_growth") + 1
         names = [*list(columns)[:at], *attributes.columns, *list(columns)[at:]]
         columns |= {c: attributes[c].array for c in attributes.columns}
-        frame = pd.DataFrame({c: columns[c] for c in names})
+        # Not consolidated into 2-D blocks: that would copy every column once more.
+        frame = pd.DataFrame({c: columns[c] for c in names}, copy=False)
         start = frame["signup_date"] if "signup_date" in frame else frame["first_purchase"]
         frame["tenure_days"] = _whole_days(start.fillna(frame["first_purchase"]), p.end)
         out.append(frame)
@@ -102,10 +103,9 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFr
 def _engine_type(values: Any) -> Any:
     """``values`` in the type the engine gives a column without NULLs when they have none
     (a nullable integer column of an earlier period, NULL only for clients left out)."""
-    numpy_dtype = getattr(values.dtype, "numpy_dtype", None)
-    if numpy_dtype is None or values.isna().any():
+    if not isinstance(values, pd.arrays.IntegerArray | pd.arrays.BooleanArray):
         return values
-    return values.to_numpy(dtype=numpy_dtype)
+    return values if values.isna().any() else values.to_numpy(dtype=values.dtype.numpy_dtype)
 
 
 def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
