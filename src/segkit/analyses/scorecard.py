@@ -372,18 +372,23 @@ def fit_and_rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
     return _ranked(rule, rule.fit_points(features))
 
 
-def _by_rank(clients: pd.DataFrame) -> pd.DataFrame:
-    """``clients`` sorted by rank, then customer id.
+def _by_rank(clients: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
+    """``clients``' ``columns``, sorted by rank, then customer id.
 
     The rows usually come in id order (the features are sorted by id), and then a stable sort
     on the rank alone gives that order without comparing text ids (~0.7 s at 740,000 clients).
     The stable sort is numpy's vectorised sort of the distinct integers rank x n + position,
     the positions read back as the remainders (pandas' stable sort took 0.07 s at 825,000).
+    The columns are taken one by one and not consolidated: selecting them and then taking the
+    rows copied them twice (~0.12 s -> ~0.09 s at 740,000 clients).
     """
     if not pd.Index(clients["customer_id"]).is_monotonic_increasing:
         clients = clients.sort_values("customer_id", kind="stable")
     n = len(clients)
-    return clients.take(np.sort(clients["rank"].to_numpy() * n + np.arange(n)) % n)
+    order = np.sort(clients["rank"].to_numpy() * n + np.arange(n)) % n
+    return pd.DataFrame(
+        {c: clients[c].to_numpy()[order] for c in columns}, index=clients.index[order], copy=False
+    )
 
 
 def _ranked(rule: ScoreRule, out: pd.DataFrame) -> pd.DataFrame:
@@ -684,15 +689,14 @@ class Scorecard:
             ),
             "top": Table(
                 _by_rank(
-                    clients[
-                        [
-                            "rank",
-                            "customer_id",
-                            "score",
-                            "grade",
-                            *[f"points_{i.name}" for i in settings.indicators],
-                        ]
-                    ]
+                    clients,
+                    [
+                        "rank",
+                        "customer_id",
+                        "score",
+                        "grade",
+                        *[f"points_{i.name}" for i in settings.indicators],
+                    ],
                 ),
                 formats={
                     "score": "score",
