@@ -56,16 +56,9 @@ _FROM_ROWS = (
 
 
 def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.DataFrame:
-    """Features of every client as of the end of ``period`` (default ``ctx.period``). Cached.
-
-    The report's period and the one before it, which every segmentation compares it with, are
-    computed together: one pass over the rows serves both (~0.8 s less at 10 M rows).
-    """
-    p = period or ctx.period
-    pair = (ctx.period, ctx.previous)
-    if p in pair:
-        return ctx.memo(("features", *pair), lambda: _features(ctx, pair))[pair.index(p)]
-    return ctx.memo(("features", p), lambda: _features(ctx, (p,))[0])
+    """Features of every client as of the end of ``period`` (default ``ctx.period``). Cached;
+    computed with the period before or after it (see :meth:`PeriodContext.memo_periods`)."""
+    return ctx.memo_periods(("features",), period or ctx.period, lambda ps: _features(ctx, ps))
 
 
 def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFrame]:

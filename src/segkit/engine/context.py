@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
 from datetime import date
 from typing import TYPE_CHECKING, Any, TypeVar, cast
@@ -75,6 +75,23 @@ class PeriodContext:
         if key not in self._cache:
             self._cache[key] = compute()
         return cast(T, self._cache[key])
+
+    def memo_periods(
+        self,
+        key: tuple[Any, ...],
+        period: Period,
+        compute: Callable[[tuple[Period, ...]], Sequence[T]],
+    ) -> T:
+        """``compute(periods)[i]`` for ``period`` (``periods[i]``), once per report run.
+
+        The report's period and the one before it, which the segmentations compare it with,
+        are computed together, so that one pass of the engine over the rows serves both;
+        another period is computed alone. ``compute`` gets the periods latest first.
+        """
+        pair = (self.period, self.previous)
+        if period in pair:
+            return self.memo((*key, *pair), lambda: compute(pair))[pair.index(period)]
+        return self.memo((*key, period), lambda: compute((period,)))[0]
 
     def view(self, name: str, cutoff: date | None = None) -> ir.Table:
         """The as-of rows of ``name`` as an Ibis table, to aggregate with :meth:`execute`."""
