@@ -188,68 +188,42 @@ def period_activity(
     periods, ``active`` periods (with a purchase), ``gross`` (sum of per-period purchases) and
     ``gross_sq`` (sum of their squares).
     """
-    return ctx.memo_periods(
-        ("abc_xyz.activity", window_months, grain),
-        period,
-        lambda periods: _activity(ctx, periods, window_months, grain),
-    )
+    key = ("abc_xyz.activity", period, window_months, grain)
+    return ctx.memo(key, lambda: _activity(ctx, period, window_months, grain))
 
 
-def _activity(
-    ctx: PeriodContext, periods: tuple[Period, ...], window_months: int, grain: str
-) -> list[pd.DataFrame]:
-    """:func:`period_activity` of each of ``periods`` (latest first), from one query."""
+def _activity(ctx: PeriodContext, period: Period, window_months: int, grain: str) -> pd.DataFrame:
+    start = add_months(period.end, -window_months)
     step = _GRAIN_MONTHS[grain]
     n = window_months // step
-    starts = [add_months(p.end, -window_months) for p in periods]
-    tx = ctx.view("transactions", periods[0].end)
-    # Only the windows' rows are aggregated (a third of a three-year history), once per client
-    # and month for all windows; the first purchase ever, which sets the observed periods,
-    # comes with the client features.
-    w = tx.filter(tx.date >= ibis.timestamp(min(starts)))
+    tx = ctx.view("transactions", period.end)
+    # Only the window's rows are aggregated (a third of a three-year history); the first
+    # purchase ever, which sets the observed periods, comes with the client features.
+    w = tx.filter(tx.date >= ibis.timestamp(start))
     margin = w.margin if "margin" in ctx.dataset.columns("transactions") else w.amount
-    m = w.group_by(w.customer_id, month=w.date.year() * 12 + w.date.month() - 1).aggregate(
+    month0 = start.year * 12 + start.month - 1
+    b = w.group_by(
+        w.customer_id, bucket=(w.date.year() * 12 + w.date.month() - 1 - month0) // step
+    ).aggregate(
         revenue=money_sum(w.amount),
         margin=money_sum(margin),
         gross=money_sum(w.amount, w.amount > 0).fill_null(0.0),
     )
-    series = []
-    for i, start in enumerate(starts):
-        month0 = start.year * 12 + start.month - 1
-        months = m.filter((m.month >= month0) & (m.month < month0 + window_months))
-        b = months.group_by(months.customer_id, bucket=(months.month - month0) // step).aggregate(
-            revenue=money_sum(months.revenue),
-            margin=money_sum(months.margin),
-            gross=money_sum(months.gross),
-        )
-        c = b.group_by("customer_id").aggregate(
-            revenue=money_sum(b.revenue),
-            margin=money_sum(b.margin),
-            active=b.count(where=b.gross > 0),
-            gross=money_sum(b.gross),
-            gross_sq=exact_sum(b.gross * b.gross),
-        )
-        series.append(c.mutate(margin=c.margin.fill_null(c.revenue), window=i))
-    both = ctx.execute(ibis.union(*series).order_by("window", "customer_id"))
-    out = []
-    for i, (p, start) in enumerate(zip(periods, starts, strict=True)):
-        rows = both["window"].to_numpy() == i
-        a = both[rows].drop(columns="window").reset_index(drop=True)
-        # Observed: the periods from the first purchase's on; none for a client who never
-        # bought.
-        f = client_features(ctx, p)
-        ids = pd.Index(a["customer_id"])
-        _, (_, at) = match_ids(ids, pd.Index(f["customer_id"]), how="left")
-        first = np.append(
-            f["first_purchase"].to_numpy(dtype="datetime64[M]"), np.datetime64("NaT")
-        )[at]
-        bucket = np.where(
-            np.isnat(first),
-            n,
-            np.clip((first - np.datetime64(start, "M")).astype(np.int64) // step, 0, n),
-        )
-        a["observed"] = (n - bucket).astype(np.int32)
-        out.append(a)
+    c = b.group_by("customer_id").aggregate(
+        revenue=money_sum(b.revenue),
+        margin=money_sum(b.margin),
+        active=b.count(where=b.gross > 0),
+        gross=money_sum(b.gross),
+        gross_sq=exact_sum(b.gross * b.gross),
+    )
+    out = ctx.execute(c.mutate(margin=c.margin.fill_null(c.revenue)).order_by("customer_id"))
+    # Observed: the periods from the first purchase's on; none for a client who never bought.
+    f = client_features(ctx, period)
+    _, (_, at) = match_ids(pd.Index(out["customer_id"]), pd.Index(f["customer_id"]), how="left")
+    first = np.append(f["first_purchase"].to_numpy(dtype="datetime64[M]"), np.datetime64("NaT"))
+    months = (first[at] - np.datetime64(start, "M")).astype(np.int64)
+    bucket = np.where(np.isnat(first[at]), n, np.clip(months // step, 0, n))
+    out["observed"] = (n - bucket).astype(np.int32)
     return out
 
 
