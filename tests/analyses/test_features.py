@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.analyses.features import client_features
+from segkit.analyses.features import client_features, returns_only_clients
 from segkit.api import open_data
 from segkit.engine.context import PeriodContext
 from segkit.periods import parse_period
@@ -123,3 +123,14 @@ def test_the_previous_period_comes_with_the_report_period(tmp_path: Path) -> Non
     # The same frame, types included, as when 2024-Q3 is the report's period.
     alone = client_features(PeriodContext(dataset, q3, {}))
     pd.testing.assert_frame_equal(f, alone, check_exact=True)
+
+
+def test_clients_with_only_returns_are_counted(tmp_path: Path) -> None:
+    # V's only row is a return (2024-05-01): counted as of both ends, and never a client.
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "transactions.csv").write_text(TRANSACTIONS)
+    ctx = PeriodContext(open_data(folder), parse_period("2024-Q4"), {})
+    assert returns_only_clients(ctx) == 1
+    assert returns_only_clients(ctx, parse_period("2024-Q3")) == 1
+    assert returns_only_clients(ctx, parse_period("2024-Q1")) == 0  # before V's return

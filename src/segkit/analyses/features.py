@@ -57,12 +57,23 @@ _FROM_ROWS = (
 
 def client_features(ctx: PeriodContext, period: Period | None = None) -> pd.DataFrame:
     """Features of every client as of the end of ``period`` (default ``ctx.period``). Cached;
-    computed with the period before or after it (see :meth:`PeriodContext.memo_periods`)."""
-    return ctx.memo_periods(("features",), period or ctx.period, lambda ps: _features(ctx, ps))
+    computed with the report's other period (see :meth:`PeriodContext.memo_periods`)."""
+    return _computed(ctx, period or ctx.period)[0]
 
 
-def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFrame]:
-    """:func:`client_features` of each of ``periods`` (the latest first), from one query.
+def returns_only_clients(ctx: PeriodContext, period: Period | None = None) -> int:
+    """Clients with rows before the end of ``period`` (default ``ctx.period``), all of them
+    returns (amount <= 0): they have never bought, so they have no features."""
+    return _computed(ctx, period or ctx.period)[1]
+
+
+def _computed(ctx: PeriodContext, period: Period) -> tuple[pd.DataFrame, int]:
+    return ctx.memo_periods(("features",), period, lambda ps: _features(ctx, ps))
+
+
+def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.DataFrame, int]]:
+    """:func:`client_features` and :func:`returns_only_clients` of each of ``periods`` (the
+    latest first), from one query.
 
     Each frame is built once from its columns: selecting, filtering and concatenating frames
     copied ~100 MB per step at 1 M clients.
@@ -71,14 +82,16 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFr
     out = []
     for i, p in enumerate(periods):
         suffix = f"__{i}"
-        # Clients of an earlier period are those who had bought by its end.
+        # Clients are those who had bought by the period's end; those who had only returned
+        # something have rows (a net amount) but no purchase. They come last in the latest
+        # period, so its clients are a slice (no copy).
         has = wide[f"first_purchase{suffix}"].notna().to_numpy()
-        everyone = bool(has.all())
+        returns_only = int((wide[f"revenue_total{suffix}"].notna().to_numpy() & ~has).sum())
+        rows = slice(0, int(has.sum())) if i == 0 else has
         columns: dict[str, Any] = {}
         for name in wide.columns:
             if name == "customer_id" or name.endswith(suffix):
-                values = wide[name].array if everyone else wide[name].array[has]
-                columns[name.removesuffix(suffix)] = _engine_type(values)
+                columns[name.removesuffix(suffix)] = _engine_type(wide[name].array[rows])
         ids = pd.Index(columns["customer_id"])
         attributes = _attributes(ctx, p, ids, periods[0].end)
         # The customers' columns go before the surveys', as the engine used to join them.
@@ -89,7 +102,7 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[pd.DataFr
         frame = pd.DataFrame({c: columns[c] for c in names}, copy=False)
         start = frame["signup_date"] if "signup_date" in frame else frame["first_purchase"]
         frame["tenure_days"] = _whole_days(start.fillna(frame["first_purchase"]), p.end)
-        out.append(frame)
+        out.append((frame, returns_only))
     return out
 
 
@@ -104,9 +117,10 @@ def _engine_type(values: Any) -> Any:
 def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
     """The engine's part of :func:`client_features` for each of ``periods``, the latest first
     (from transactions and surveys; the customers' columns and the tenure are added in pandas):
-    one row per client who had bought by the latest end, ordered by ``customer_id``, with the
-    features of period ``i`` in columns suffixed ``__i`` (empty ``first_purchase__i`` for a
-    client who had not bought by period ``i``'s end).
+    one row per client with a row by the latest end, those who had bought by then first, each
+    part ordered by ``customer_id``, with the features of period ``i`` in columns suffixed
+    ``__i`` (empty ``first_purchase__i`` for a client who had not bought by period ``i``'s end,
+    and also empty ``revenue_total__i`` for one without any row by then).
     """
     latest = periods[0].end
     if any(p.end > latest for p in periods):
@@ -143,11 +157,7 @@ def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
             f"margin_period__{i}": money_sum(margin, in_period).fill_null(zero),
             f"gross_year__{i}": money_sum(tx.amount, purchase & in_year).fill_null(zero),
         }
-    r = (
-        tx.group_by("customer_id")
-        .aggregate(n_purchase_rows=tx.count(where=purchase), **aggregates)
-        .filter(ibis._.n_purchase_rows > 0)
-    )
+    r = tx.group_by("customer_id").aggregate(**aggregates)
     # Orders are counted in a separate aggregation per (client, order) of the purchase rows,
     # keeping each order's last purchase date as of each end: several times faster at 10 M
     # rows than a distinct count per window.
@@ -170,7 +180,8 @@ def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
             ),
             f"orders_period__{i}": per_order.count(where=last >= ibis.timestamp(p.start)),
         }
-    c = r.join(per_order.group_by("customer_id").aggregate(**counts), "customer_id")
+    o = per_order.group_by("customer_id").aggregate(**counts)
+    c = r.left_join(o, "customer_id").drop("customer_id_right")
     columns: dict[str, ir.Value] = {"customer_id": c.customer_id}
     for i, p in enumerate(periods):
         f = {name: c[f"{name}__{i}"] for name in (*_FROM_ROWS, "gross_year")}
@@ -189,7 +200,7 @@ def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
                 {f"nps_last__{i}": "nps_last", f"csat_mean__{i}": "csat_mean"}
             )
             out = out.left_join(surveys, "customer_id").drop("customer_id_right")
-    return out.order_by("customer_id")
+    return out.order_by(out.first_purchase__0.isnull(), "customer_id")
 
 
 def _attributes(ctx: PeriodContext, p: Period, ids: pd.Index, latest: date) -> pd.DataFrame:

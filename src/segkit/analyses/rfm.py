@@ -25,7 +25,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses._binning import Reference, rank_scores
-from segkit.analyses.features import client_features
+from segkit.analyses.features import client_features, returns_only_clients
 from segkit.analyses.segmenter import keep_labelled
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -165,7 +165,7 @@ class Rfm:
         now = _scored(ctx, RfmSegmenter(basis), ctx.period)
         before = _scored(ctx, RfmSegmenter(basis), ctx.previous)
         notes = []
-        returns_only = _returns_only(ctx)
+        returns_only = returns_only_clients(ctx)
         if returns_only:
             notes.append(f"{returns_only:,} client(s) with only returns are not scored.")
         if basis == "margin" and "margin" not in ctx.dataset.columns("transactions"):
@@ -256,13 +256,6 @@ def _scored(ctx: PeriodContext, seg: RfmSegmenter, period: Period) -> pd.DataFra
     out = pd.concat([f, seg.fit(f).score(f)], axis=1)
     keep_labelled(ctx, Rfm.name, period, seg, f, out["segment"])
     return out
-
-
-def _returns_only(ctx: PeriodContext) -> int:
-    """Clients whose rows before the period end are all returns (amount <= 0)."""
-    tx = ctx.view("transactions")
-    clients = tx.group_by("customer_id").aggregate(top=tx.amount.max())
-    return int(ctx.engine.scalar(clients.filter(clients.top <= 0).count()))
 
 
 def segment_table(clients: pd.DataFrame) -> pd.DataFrame:
