@@ -126,3 +126,16 @@ def test_clients_valued_or_not() -> None:
 def test_no_segmentation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = run(write(tmp_path, "A,2024-03-01,10\n"), "2024-Q1", monkeypatch, ["migration"])
     assert "No segmentation" in section(report, "migration").summary
+
+
+def test_client_ids_reused_per_ids_array() -> None:
+    # The index of a frame's ids is made and checked once while in use; another array with the
+    # same ids, or a slice of the same one, gets its own.
+    frame = pd.DataFrame({"customer_id": np.array(["a", "b", "c"], dtype=object), "x": 1})
+    ids = client_ids(frame)
+    assert client_ids(frame) is ids
+    assert client_ids(frame.copy()) is not ids
+    part = client_ids(frame.iloc[1:])
+    assert part is not ids and part.tolist() == ["b", "c"]
+    with pytest.raises(ValueError, match="several rows"):
+        client_ids(pd.DataFrame({"customer_id": ["a", "a"]}))

@@ -74,11 +74,10 @@ class Clients:
 
     def match(self, before: pd.Index, now: pd.DataFrame) -> Match:
         """``before``'s ids (see :func:`client_ids`) lined up with those of ``now``."""
-        now_ids = pd.Index(now["customer_id"])
+        now_ids = client_ids(now)
         for m in self._matched:
             if _same(m.before_ids, before) and _same(m.now_ids, now_ids):
                 return m
-        now_ids = client_ids(now)
         lists = (before, now_ids)
         known_at = [self._known_at(ids) for ids in lists]  # -1: not valued
         if all(

@@ -21,6 +21,7 @@ ids rather than hashing them.
 from __future__ import annotations
 
 import copy
+import weakref
 from dataclasses import dataclass
 from typing import Literal, Protocol, Self, runtime_checkable
 
@@ -100,14 +101,38 @@ def _labels(labels: pd.Series) -> np.ndarray:
 
 
 def client_ids(frame: pd.DataFrame) -> pd.Index:
-    """The ``customer_id`` column of ``frame`` as an index; an error if an id repeats."""
-    ids = pd.Index(frame["customer_id"])
+    """The ``customer_id`` column of ``frame`` as an index; an error if an id repeats.
+
+    The index made from the same ids array (the same frame, which is not changed in place) is
+    returned again while it is in use: several sections label one features frame (tiers and
+    scorecard), migration matches it again, and checking 825,000 text ids took ~15 ms a time.
+    """
+    column = frame["customer_id"]
+    values = column.to_numpy()
+    root = values
+    while isinstance(root.base, np.ndarray):
+        root = root.base
+    # The root array is alive (held here), so its id is its own; the view's place in it and
+    # the dtype tell the same ids.
+    key = (id(root), values.ctypes.data, values.shape, values.strides, values.dtype.str)
+    seen = _checked.get(key)
+    if seen is not None and seen[0]() is root and (ids := seen[1]()) is not None:
+        return ids
+    ids = pd.Index(column)
     # Checked first: strictly increasing ids (the usual case) are then known unique without
     # building a hash table of them.
     _ = ids.is_monotonic_increasing
     if not ids.is_unique:
         raise ValueError("the segmenter's features have several rows for one client")
+    for k in [k for k, (r, i) in _checked.items() if r() is None or i() is None]:
+        del _checked[k]
+    _checked[key] = (weakref.ref(root), weakref.ref(ids))
     return ids
+
+
+#: Indexes made by :func:`client_ids`, by the array of their ids, held weakly (the arrays'
+#: lifetime is their frames', the indexes' their callers').
+_checked: dict[tuple[object, ...], tuple[weakref.ref[np.ndarray], weakref.ref[pd.Index]]] = {}
 
 
 def match_ids(

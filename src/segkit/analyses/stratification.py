@@ -150,13 +150,14 @@ class Stratification:
             )
             notes.append(f"Attribute(s) {', '.join(missing)} not in the data ({where}).")
         labels: dict[str, pd.Series] = {}
+        ids = client_ids(clients)
         for name in wanted:
             section = ctx.results.get(name)
             seg = section.data.get("segmenter") if section and section.error is None else None
             if not isinstance(seg, Segmenter):
                 notes.append(f"No {name} segmentation in this report: its mix is not shown.")
                 continue
-            labels[name] = _labels(ctx, name, seg, clients)
+            labels[name] = _labels(ctx, name, seg, clients, ids)
         if not present or clients.empty:
             return Section(
                 self.name,
@@ -195,11 +196,14 @@ class Stratification:
         )
 
 
-def _labels(ctx: PeriodContext, name: str, seg: Segmenter, clients: pd.DataFrame) -> pd.Series:
-    """The level of each row of ``clients`` by section ``name``'s segmenter ``seg`` fitted on
-    this period (usually as the section labelled them); NaN if unclassed."""
+def _labels(
+    ctx: PeriodContext, name: str, seg: Segmenter, clients: pd.DataFrame, ids: pd.Index
+) -> pd.Series:
+    """The level of each row of ``clients`` (whose ids are ``ids``) by section ``name``'s
+    segmenter ``seg`` fitted on this period (usually as the section labelled them); NaN if
+    unclassed."""
     this = labelled(ctx, name, seg, ctx.period)
-    _, (row, at) = match_ids(client_ids(clients), this.ids, how="left")
+    _, (row, at) = match_ids(ids, this.ids, how="left")
     dtype = pd.CategoricalDtype(list(seg.levels))
     # Level codes moved rather than label texts, which were hashed again per row of clients.
     level = np.append(pd.Categorical(this.labels, dtype=dtype).codes, -1)[at]  # -1: unclassed
