@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.analyses.features import client_features, returns_only_clients
+from segkit.analyses.features import _shared_texts, client_features, returns_only_clients
 from segkit.api import open_data
 from segkit.engine.context import PeriodContext
 from segkit.periods import parse_period
@@ -137,8 +137,6 @@ def test_clients_with_only_returns_are_counted(tmp_path: Path) -> None:
 
 
 def test_repeated_texts_share_one_object_per_value() -> None:
-    from segkit.analyses.features import _shared_texts
-
     region = ["".join(["no", "rth"]) for _ in range(15)] + [None] + ["south"] * 4
     frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(20)], "region": region})
     out = _shared_texts(frame.copy())
