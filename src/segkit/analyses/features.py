@@ -136,9 +136,9 @@ def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
     """The engine's part of :func:`client_features` for each of ``periods``, the latest first
     (from transactions and surveys; the customers' columns and the tenure are added in pandas):
     one row per client with a row by the latest end, ordered by ``customer_id``, with the
-    features of period ``i`` in columns suffixed
-    ``__i`` (empty ``first_purchase__i`` for a client who had not bought by period ``i``'s end,
-    and also empty ``revenue_total__i`` for one without any row by then).
+    features of period ``i`` in columns suffixed ``__i`` (empty ``first_purchase__i`` for a
+    client who had not bought by period ``i``'s end, and also empty ``revenue_total__i`` for
+    one without any row by then).
     """
     latest = periods[0].end
     if any(p.end > latest for p in periods):
@@ -239,8 +239,8 @@ def _attributes(
     rows = customers.drop(columns="customer_id")
     if (at >= 0).all():
         return rows.take(at).reset_index(drop=True)
-    # Missing values as the engine gives them after a left join: NULL integers and booleans in
-    # pandas' nullable types, None in text columns.
+    # Missing values as the engine gives them after a left join (as when it joined the table):
+    # NULL integers and booleans in pandas' nullable types, None in text columns.
     nullable = {
         c: "boolean" if t.kind == "b" else "Int64"
         for c, t in rows.dtypes.items()
