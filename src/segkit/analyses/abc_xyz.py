@@ -39,7 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import keep_labelled, match_ids
+from segkit.analyses.segmenter import keep_labelled, positions
 from segkit.data.engine import exact_sum, money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -219,7 +219,7 @@ def _activity(ctx: PeriodContext, period: Period, window_months: int, grain: str
     out = ctx.execute(c.mutate(margin=c.margin.fill_null(c.revenue)).order_by("customer_id"))
     # Observed: the periods from the first purchase's on; none for a client who never bought.
     f = client_features(ctx, period)
-    _, (_, at) = match_ids(pd.Index(out["customer_id"]), pd.Index(f["customer_id"]), how="left")
+    at = positions(pd.Index(out["customer_id"]), pd.Index(f["customer_id"]))
     first = np.append(f["first_purchase"].to_numpy(dtype="datetime64[M]"), np.datetime64("NaT"))
     months = (first[at] - np.datetime64(start, "M")).astype(np.int64)
     bucket = np.where(np.isnat(first[at]), n, np.clip(months // step, 0, n))

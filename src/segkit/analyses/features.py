@@ -33,7 +33,7 @@ import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
 
-from segkit.analyses.segmenter import match_ids
+from segkit.analyses.segmenter import positions
 from segkit.data.engine import bit_count, bit_or, money_sum
 from segkit.engine.context import PeriodContext
 from segkit.periods import Period, add_months
@@ -235,7 +235,7 @@ def _attributes(
         return pd.DataFrame(index=range(len(ids)))
     if p.end < latest:
         customers = ctx.dataset.as_of_frame("customers", customers, p.end)
-    _, (_, at) = match_ids(ids, pd.Index(customers["customer_id"]), how="left")
+    at = positions(ids, pd.Index(customers["customer_id"]))
     rows = customers.drop(columns="customer_id")
     if (at >= 0).all():
         return rows.take(at).reset_index(drop=True)

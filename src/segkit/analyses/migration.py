@@ -22,7 +22,14 @@ import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import Labelled, Segmenter, client_ids, labelled, match_ids
+from segkit.analyses.segmenter import (
+    Labelled,
+    Segmenter,
+    client_ids,
+    labelled,
+    match_ids,
+    positions,
+)
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -79,7 +86,7 @@ class Clients:
             if _same(m.before_ids, before) and _same(m.now_ids, now_ids):
                 return m
         lists = (before, now_ids)
-        known_at = [self._known_at(ids) for ids in lists]  # -1: not valued
+        known_at = [positions(ids, self.known) for ids in lists]  # -1: not valued
         if all(
             ids.dtype == self.known.dtype and (at >= 0).all()
             for ids, at in zip(lists, known_at, strict=True)
@@ -99,13 +106,6 @@ class Clients:
         value = np.where(np.isnan(amount), 0.0, amount)
         self._matched.append(Match(before, now_ids, ids, in_before, in_now, value))
         return self._matched[-1]
-
-    def _known_at(self, ids: pd.Index) -> np.ndarray:
-        """The position of each of ``ids`` among the valued ids (-1: not there)."""
-        _, (row, at) = match_ids(ids, self.known, how="left")
-        out = np.empty(len(ids), dtype=np.intp)
-        out[row] = at
-        return out
 
 
 def _same(a: pd.Index, b: pd.Index) -> bool:

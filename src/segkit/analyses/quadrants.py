@@ -36,7 +36,7 @@ from matplotlib.figure import Figure
 from segkit.analyses._binning import Reference, mid_percentile, reference
 from segkit.analyses.abc_xyz import period_activity
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import client_ids, keep_labelled, match_ids
+from segkit.analyses.segmenter import client_ids, keep_labelled, positions
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -334,10 +334,7 @@ def _features(ctx: PeriodContext, period: Period, col: str) -> pd.DataFrame:
     f = client_features(ctx, period)
     # Both sorted by id: matched by one merge of the sorted ids, where a left merge of the
     # frames hashed them (~0.11 s per period at 825,000 clients).
-    ids = client_ids(a)
-    _, (row, at) = match_ids(ids, client_ids(f), how="left")
-    in_f = np.empty(len(ids), dtype=np.intp)
-    in_f[row] = at
+    in_f = positions(client_ids(a), client_ids(f))
 
     def column(name: str) -> pd.Series:
         # NaN where a client lacks features; the dtype kept when none does, as the merge did.

@@ -154,6 +154,15 @@ def match_ids(
     return joined, (found[0], found[1])
 
 
+def positions(ids: pd.Index, among: pd.Index) -> np.ndarray:
+    """The position of each of ``ids`` in ``among`` (-1 where absent), in ``ids``' order; both
+    unique. By :func:`match_ids`, so sorted ids are not hashed."""
+    _, (row, at) = match_ids(ids, among, how="left")
+    out = np.empty(len(ids), dtype=np.intp)
+    out[row] = at
+    return out
+
+
 def _increasing(ids: pd.Index) -> tuple[pd.Index, np.ndarray]:
     """``ids`` in increasing order and, for each, its position in ``ids``."""
     if ids.is_monotonic_increasing:

@@ -25,7 +25,7 @@ import numpy as np
 import pandas as pd
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import Segmenter, client_ids, labelled, match_ids
+from segkit.analyses.segmenter import Segmenter, client_ids, labelled, positions
 from segkit.engine.analysis import Section, Table, Unit
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -203,12 +203,10 @@ def _labels(
     segmenter ``seg`` fitted on this period (usually as the section labelled them); NaN if
     unclassed."""
     this = labelled(ctx, name, seg, ctx.period)
-    _, (row, at) = match_ids(ids, this.ids, how="left")
     dtype = pd.CategoricalDtype(list(seg.levels))
     # Level codes moved rather than label texts, which were hashed again per row of clients.
-    level = np.append(pd.Categorical(this.labels, dtype=dtype).codes, -1)[at]  # -1: unclassed
-    code = np.empty(len(clients), dtype=level.dtype)
-    code[row] = level
+    levels = pd.Categorical(this.labels, dtype=dtype).codes
+    code = np.append(levels, -1)[positions(ids, this.ids)]  # -1: unclassed
     return pd.Series(pd.Categorical.from_codes(code, dtype=dtype), index=clients.index)
 
 
