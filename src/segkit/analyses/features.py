@@ -97,13 +97,13 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
         columns: dict[str, Any] = {}
         for name in wide.columns:
             if name == "customer_id" or name.endswith(suffix):
-                columns[name.removesuffix(suffix)] = _engine_type(wide[name].array[has])
+                columns[name.removesuffix(suffix)] = _engine_type(_values(wide[name])[has])
         ids = pd.Index(columns["customer_id"])
         attributes = _attributes(ctx, p, ids, customers, latest)
         # The customers' columns go before the surveys', as the engine used to join them.
         at = list(columns).index("yoy_growth") + 1
         names = [*list(columns)[:at], *attributes.columns, *list(columns)[at:]]
-        columns |= {c: attributes[c].array for c in attributes.columns}
+        columns |= {c: _values(attributes[c]) for c in attributes.columns}
         # Not consolidated into 2-D blocks: that would copy every column once more.
         frame = pd.DataFrame({c: columns[c] for c in names}, copy=False)
         start = frame["signup_date"] if "signup_date" in frame else frame["first_purchase"]
@@ -122,6 +122,14 @@ def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
             shared = np.array([*uniques, None], dtype=object)
             frame[name] = shared[codes]  # -1, a missing value, takes the None at the end
     return frame
+
+
+def _values(column: pd.Series) -> Any:
+    """The column's array without a copy: NumPy's, or pandas' extension array. (Given a
+    ``NumpyExtensionArray``, a frame checks every text value for NaN: ~0.2 s at 1 M clients.)"""
+    if isinstance(column.dtype, pd.api.extensions.ExtensionDtype):
+        return column.array
+    return column.to_numpy()
 
 
 def _engine_type(values: Any) -> Any:
