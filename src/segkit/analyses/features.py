@@ -244,19 +244,23 @@ def _attributes(
     if p.end < latest:
         customers = ctx.dataset.as_of_frame("customers", customers, p.end)
     at = positions(ids, pd.Index(customers["customer_id"]))
-    rows = customers.drop(columns="customer_id")
+    names = [c for c in customers.columns if c != "customer_id"]
     if (at >= 0).all():
-        return rows.take(at).reset_index(drop=True)
-    # Missing values as the engine gives them after a left join (as when it joined the table):
-    # NULL integers and booleans in pandas' nullable types, None in text columns.
-    nullable = {
-        c: "boolean" if t.kind == "b" else "Int64"
-        for c, t in rows.dtypes.items()
-        if t.kind in "iub"
-    }
-    out = rows.astype(nullable).reindex(at).reset_index(drop=True)
-    for c in out.select_dtypes(include="object").columns:
-        out[c] = out[c].where(out[c].notna(), None)
+        # Column by column: dropping the id column first copied the whole table.
+        out = pd.DataFrame({c: _values(customers[c])[at] for c in names}, copy=False)
+    else:
+        # Missing values as the engine gives them after a left join (as when it joined the
+        # table): NULL integers and booleans in pandas' nullable types, None in text columns.
+        rows = customers[names]
+        nullable = {
+            c: "boolean" if t.kind == "b" else "Int64"
+            for c, t in rows.dtypes.items()
+            if t.kind in "iub"
+        }
+        out = rows.astype(nullable).reindex(at)
+        for c in out.select_dtypes(include="object").columns:
+            out[c] = out[c].where(out[c].notna(), None)
+    out.index = pd.RangeIndex(len(out))  # reset_index() would copy the rows again
     return out
 
 

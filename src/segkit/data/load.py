@@ -150,7 +150,8 @@ class Dataset:
         cut = pd.Timestamp(cutoff)
         if event:
             keep = (frame[event] < cut) | (frame[event].isna() if optional else False)
-            out = frame[keep.to_numpy()].reset_index(drop=True)
+            out = frame[keep.to_numpy()]
+            out.index = pd.RangeIndex(len(out))  # reset_index() would copy the rows again
         else:
             out = frame.copy()
         for name in later & set(out.columns):
