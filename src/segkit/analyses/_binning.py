@@ -20,6 +20,7 @@ from __future__ import annotations
 import weakref
 
 import numpy as np
+import pandas as pd
 
 #: A value array as numpy sees it.
 Array = np.ndarray
@@ -37,35 +38,46 @@ class Reference:
 
     The attribute ``values`` holds the given values sorted, without the non-finite ones
     (``finite=True``, as :func:`reference`) or without NaN only (``finite=False``). The counts
-    of the given values themselves come from the one sort that builds the reference:
+    of the given values themselves come from the one pass that builds the reference:
     :meth:`counts` returns them for values bit for bit equal to those, without any search.
     Values bit for bit equal to those of another live reference are placed from that one's
-    sort: only its distinct values are searched, already sorted.
+    runs: only its distinct values are searched, already sorted.
+
+    Each given value's run (its place among the distinct values) is found by a sort, or, when
+    a sample shows few distinct values (days, counts, shares of months), by hashing them:
+    numpy's argsort is slow on many ties (0.03 s for 740,000 values of 47 distinct ones, the
+    hashing 0.005 s).
     """
 
     def __init__(self, values: object, *, finite: bool = True) -> None:
         #: A copy of the values as given, to recognise them in :meth:`counts`.
-        self.source = np.array(values, dtype=float)
-        keep = np.isfinite(self.source) if finite else ~np.isnan(self.source)
-        self._order = order = _argsort(self.source, keep)
-        self._left_out = np.flatnonzero(~keep)
-        self.values = self.source[order]
-        self.size = self.values.size
-        self.distinct, self.ends = _runs(self.values)
-        # Sorted position p in run k has ends[k] values below it and ends[k + 1] - ends[k]
-        # equal; left-out values are placed as the search places them: -inf below all values,
-        # NaN and +inf above.
-        self._copies = copies = np.diff(self.ends)
-        below = np.full(self.source.shape, self.size, dtype=self.ends.dtype)
+        self.source = source = np.array(values, dtype=float)
+        if source.ndim == 1 and _few_distinct(source):
+            self.distinct, copies, run = _hashed_runs(source, finite)
+        else:
+            self.distinct, copies, run = _sorted_runs(source, finite)
+        # run[i] is 1 + the run of value i among the distinct values, 0 for a left-out one.
+        self._run = run
+        self._left_out = np.flatnonzero(run == 0)
+        self.ends = np.zeros(copies.size + 1, dtype=np.intp)
+        np.cumsum(copies, out=self.ends[1:])
+        self.size = int(self.ends[-1])
+        # Value i in run k has ends[k] values below it and copies[k] equal; left-out values
+        # are placed as the search places them: -inf below all values, NaN and +inf above.
+        below = np.append(self.size, self.ends[:-1])[run]
         if finite:
-            below[self.source == -np.inf] = 0
-        below[order] = self.ends[:-1].repeat(copies)
-        equal = np.zeros(self.source.shape, dtype=self.ends.dtype)
-        equal[order] = copies.repeat(copies)
+            left = self._left_out
+            below[left[source[left] == -np.inf]] = 0
+        equal = np.append(0, copies)[run]
         below.flags.writeable = equal.flags.writeable = False
         self._own = (below, equal)
-        if self.source.ndim == 1:
-            _BUILT[_fingerprint(self.source)] = self
+        if source.ndim == 1:
+            _BUILT[_fingerprint(source)] = self
+
+    @property
+    def values(self) -> Array:
+        """The values kept, sorted (equal values as the first of them in ``distinct``)."""
+        return self.distinct.repeat(np.diff(self.ends))
 
     def counts(self, x: object) -> tuple[Array, Array]:
         """:func:`counts_below_and_equal` of ``x`` (read-only arrays, shared between the calls
@@ -84,14 +96,50 @@ class Reference:
         (~0.07 s -> ~0.02 s for 825,000 values)."""
         at = _search(self.distinct, other.distinct, ordered=True)
         run_below, run_equal = _found(self.distinct, self.ends, other.distinct, at)
-        below = np.empty(other.source.shape, dtype=self.ends.dtype)
-        equal = np.empty(other.source.shape, dtype=self.ends.dtype)
-        below[other._order] = run_below.repeat(other._copies)
-        equal[other._order] = run_equal.repeat(other._copies)
+        below = np.append(0, run_below)[other._run]
+        equal = np.append(0, run_equal)[other._run]
         left = other._left_out
         if left.size:
             below[left], equal[left] = _placed(self.distinct, self.ends, other.source[left])
         return below, equal
+
+
+#: Values sampled to choose between :func:`_hashed_runs` and :func:`_sorted_runs`.
+_SAMPLE = 4096
+
+
+def _few_distinct(x: Array) -> bool:
+    """Whether an even sample of ``x`` is mostly numbers (NaN are hashed but not sorted), and
+    holds few distinct ones (at most a third of the sample: 1,369 distinct days among 740,000
+    values show ~1,300 among 4,096)."""
+    sample = x[:: max(x.size // _SAMPLE, 1)]
+    numbers = sample[~np.isnan(sample)]
+    return 2 * numbers.size >= sample.size and 3 * np.unique(numbers).size <= sample.size
+
+
+def _sorted_runs(source: Array, finite: bool) -> tuple[Array, Array, Array]:
+    """The distinct kept values, sorted, the copies of each and 1 + the run of each value of
+    ``source`` (0 if left out), by one argsort."""
+    keep = np.isfinite(source) if finite else ~np.isnan(source)
+    order = _argsort(source, keep)
+    values = source[order]
+    first = _firsts(values)
+    starts = np.flatnonzero(first)
+    run = np.zeros(source.shape, dtype=np.intp)
+    run[order] = first.cumsum()
+    return values[starts], np.diff(np.append(starts, values.size)), run
+
+
+def _hashed_runs(source: Array, finite: bool) -> tuple[Array, Array, Array]:
+    """:func:`_sorted_runs` by hashing the values; only the distinct ones are sorted."""
+    codes, uniques = pd.factorize(source)  # NaN: code -1; 0.0 and -0.0 are one value
+    kept = np.isfinite(uniques) if finite else np.ones(uniques.size, dtype=bool)
+    distinct = np.sort(uniques[kept])
+    # 1 + the run of each unique value (0 if left out), then an entry for NaN's code -1.
+    run_of = np.zeros(uniques.size + 1, dtype=np.intp)
+    run_of[:-1][kept] = 1 + np.searchsorted(distinct, uniques[kept])
+    run = run_of[codes]
+    return distinct, np.bincount(run, minlength=distinct.size + 1)[1:], run
 
 
 #: Every live :class:`Reference` by the :func:`_fingerprint` of its values.
@@ -126,10 +174,15 @@ def _argsort(x: Array, keep: Array) -> Array:
 def _runs(ref: Array) -> tuple[Array, Array]:
     """The distinct values of the sorted ``ref`` and where their runs of copies start,
     followed by ``ref.size``: run k is ``ref[ends[k]:ends[k + 1]]``."""
+    starts = np.flatnonzero(_firsts(ref))
+    return ref[starts], np.append(starts, ref.size)
+
+
+def _firsts(ref: Array) -> Array:
+    """Whether each value of the sorted ``ref`` is the first of its run of copies."""
     first = np.ones(ref.size, dtype=bool)
     np.not_equal(ref[1:], ref[:-1], out=first[1:])
-    starts = np.flatnonzero(first)
-    return ref[starts], np.append(starts, ref.size)
+    return first
 
 
 def counts_below_and_equal(ref: Array | Reference, x: object) -> tuple[Array, Array]:
