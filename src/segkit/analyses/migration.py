@@ -68,11 +68,12 @@ class Clients:
     ``value`` is indexed by customer id (each id once; 0 for a client it lacks). Ids are
     matched by merges of sorted ids (the features come sorted by id, and ``value``'s ids are
     sorted once), walking both lists once instead of hashing 1 M text ids: each period's ids
-    are looked up among the valued ones, whose positions then give the union of both periods
-    when every id is valued (the usual case; else the two lists are merged too). A pair of
-    lists equal to one matched before reuses that match: segmentations often class the same
-    clients (ABC-XYZ and quadrants, tiers and scorecard), and comparing 0.8 M ids takes ~10 ms
-    against ~0.1 s to match them.
+    are looked up among the valued ones (a list equal to them needs no lookup), whose positions
+    then give the union of both periods; the few ids without a value (ABC-XYZ's clients with
+    returns only) are merged on their own and put in their places. A pair of lists equal to one
+    matched before reuses that match: segmentations often class the same clients (ABC-XYZ and
+    quadrants, tiers and scorecard), and comparing 0.8 M ids takes ~10 ms against ~0.1 s to
+    match them.
     """
 
     def __init__(self, value: pd.Series) -> None:
@@ -85,27 +86,47 @@ class Clients:
         for m in self._matched:
             if _same(m.before_ids, before) and _same(m.now_ids, now_ids):
                 return m
-        lists = (before, now_ids)
-        known_at = [positions(ids, self.known) for ids in lists]  # -1: not valued
-        if all(
-            ids.dtype == self.known.dtype and (at >= 0).all()
-            for ids, at in zip(lists, known_at, strict=True)
-        ):
-            # Each valued client's position in either list: the union is where one is set.
-            rows = np.full((2, len(self.known)), -1)
-            for row, ids, at in zip(rows, lists, known_at, strict=True):
-                row[at] = np.arange(len(ids))
-            union = np.flatnonzero((rows >= 0).any(axis=0))
-            ids, (in_before, in_now) = self.known[union], rows[:, union]
+        if before.dtype == now_ids.dtype == self.known.dtype:
+            ids, (in_before, in_now), at = self._union(before, now_ids)
         else:
             ids, (in_before, in_now) = match_ids(before, now_ids)
-        at = np.where(
-            in_now >= 0, np.append(known_at[1], -1)[in_now], np.append(known_at[0], -1)[in_before]
-        )
-        amount = np.append(self.amounts, 0.0)[at]
-        value = np.where(np.isnan(amount), 0.0, amount)
+            at = positions(ids, self.known)
+        value = np.append(self.amounts, 0.0)[at]
+        value[np.isnan(value)] = 0.0
         self._matched.append(Match(before, now_ids, ids, in_before, in_now, value))
         return self._matched[-1]
+
+    def _union(
+        self, before: pd.Index, now: pd.Index
+    ) -> tuple[pd.Index, tuple[np.ndarray, np.ndarray], np.ndarray]:
+        """:func:`match_ids` of ``before`` and ``now``, and each id's position among the valued
+        ones (-1: not valued)."""
+        lists = (before, now)
+        known_at = [
+            np.arange(len(ids)) if _same(ids, self.known) else positions(ids, self.known)
+            for ids in lists
+        ]
+        # Each valued client's position in either list: the union is where one is set.
+        rows = np.full((2, len(self.known)), -1)
+        for row, at in zip(rows, known_at, strict=True):
+            valued = at >= 0
+            row[at[valued]] = np.flatnonzero(valued)
+        at = np.flatnonzero(np.maximum(rows[0], rows[1]) >= 0)
+        if at.size == len(self.known):
+            ids, (in_before, in_now) = self.known, rows
+        else:
+            ids, (in_before, in_now) = self.known[at], rows[:, at]
+        lost = [np.flatnonzero(k < 0) for k in known_at]
+        if lost[0].size or lost[1].size:
+            # Not valued (rare): merged on their own, then inserted before the first valued id
+            # above them.
+            extra, (x_before, x_now) = match_ids(before[lost[0]], now[lost[1]])
+            place = np.searchsorted(at, self.known.searchsorted(extra))
+            ids = pd.Index(np.insert(ids.to_numpy(), place, extra.to_numpy()))
+            in_before = np.insert(in_before, place, np.append(lost[0], -1)[x_before])
+            in_now = np.insert(in_now, place, np.append(lost[1], -1)[x_now])
+            at = np.insert(at, place, -1)
+        return ids, (in_before, in_now), at
 
 
 def _same(a: pd.Index, b: pd.Index) -> bool:
@@ -115,12 +136,13 @@ def _same(a: pd.Index, b: pd.Index) -> bool:
 @dataclass(frozen=True, eq=False)
 class Moves:
     """:func:`moves`' ``frame`` and, as integer codes, each row's ``move`` (a position in
-    ``MOVES``) and ``cell`` of the transition matrices: its row and column, positions in
-    ``[*levels, NEW]`` and ``[*levels, GONE]`` (-1 for a label not among the levels)."""
+    ``MOVES``) and ``cell`` of the transition matrices: ``from * (len(levels) + 2) + to``,
+    where ``from`` and ``to`` are positions in ``[*levels, NEW, other]`` and
+    ``[*levels, GONE, other]`` (other: a label not among the levels)."""
 
     frame: pd.DataFrame
     move: np.ndarray
-    cell: tuple[np.ndarray, np.ndarray]
+    cell: np.ndarray
 
 
 def moves(before: Labelled, now: pd.DataFrame, clients: Clients) -> Moves:
@@ -132,84 +154,107 @@ def moves(before: Labelled, now: pd.DataFrame, clients: Clients) -> Moves:
     are ordered by customer id. A client is ``(new)`` / ``(gone)`` when absent from ``before`` /
     ``now`` or labelled NaN there; a label not among the levels has no rank (``same``).
 
-    Labels are worked on as their ranks, and their texts taken from one object per level: the
-    lookups and comparisons of 1 M object labels took ~0.1 s per segmentation at 1 M clients.
+    Labels are worked on as codes (see :class:`Moves`), the move of each pair of codes looked
+    up in a small table, and the texts taken from one object per level: the lookups and
+    comparisons of 1 M object labels took ~0.1 s per segmentation at 1 M clients.
     """
     segmenter = before.segmenter
+    n = len(segmenter.levels)
     m = clients.match(before.ids, now)
-    (label_from, rank_from, new), (label_to, rank_to, gone) = (
+    (code_from, label_from), (code_to, label_to) = (
         _side(labels, row, segmenter.levels, absent)
         for labels, row, absent in (
             (before.labels, m.in_before, NEW),
             (segmenter.predict(now), m.in_now, GONE),
         )
     )
-    ranked = (rank_from >= 0) & (rank_to >= 0)
-    move = np.select(
-        [new, gone, ranked & (rank_to < rank_from), ranked & (rank_to > rank_from)], [0, 1, 2, 3], 4
-    )
-    # MOVES[move]: codes into one shared object per move, where an array of text from
-    # np.select became 1 M new Python strings per segmentation (~65 MB each at 1 M clients).
+    cell = code_from * (n + 2) + code_to
+    move = _move_table(n)[cell]
+    # Not consolidated into one block of the object columns: that copied them all once more.
+    # The ids and values of a match may be another segmentation's too, so those are copied.
     frame = pd.DataFrame(
         {
-            "customer_id": m.ids.to_numpy(),
+            "customer_id": m.ids.to_numpy().copy(),
             "from": label_from,
             "to": label_to,
             "move": MOVES[move],
-            "value": m.value,
-        }
+            "value": m.value.copy(),
+        },
+        copy=False,
     )
-    n = len(segmenter.levels)
-    return Moves(frame, move, (np.where(new, n, rank_from), np.where(gone, n, rank_to)))
+    return Moves(frame, move, cell)
 
 
 def _side(
     labels: Any, row: np.ndarray, levels: tuple[str, ...], absent: str
-) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+) -> tuple[np.ndarray, np.ndarray]:
     """One period's side of :func:`moves`, for clients at positions ``row`` of ``labels`` (-1:
-    absent): each one's label (``absent`` where absent or NaN), its rank in ``levels`` (-1:
-    none) and whether the label is ``absent``."""
+    absent): each one's code (see :class:`Moves`: ``len(levels)`` where absent or labelled NaN)
+    and label (``absent`` where absent or labelled NaN)."""
     labels = np.asarray(labels, dtype=object)
-    rank = np.append(pd.Index(levels).get_indexer(labels), -1)[row]
-    texts = np.array([*levels, absent], dtype=object)
-    label, is_absent = texts[rank], (texts == absent)[rank]  # rank -1: absent, the last
-    odd = np.flatnonzero((rank < 0) & (row >= 0))  # labelled NaN or not with a level: rare
-    if odd.size:
-        kept = labels[row[odd]]
-        label[odd] = np.where(pd.isna(kept), absent, kept)
-        is_absent[odd] = label[odd] == absent
-    return label, rank, is_absent
+    n = len(levels)
+    rank = pd.Index(levels).get_indexer(labels)
+    odd = np.flatnonzero(rank < 0)  # labelled NaN or not with a level: rare
+    kept = labels[odd]
+    other = ~pd.isna(kept) & (kept != absent)
+    rank[odd] = np.where(other, n + 1, n)
+    code = np.empty(len(labels) + 1, dtype=_code_type(n))
+    code[:-1], code[-1] = rank, n  # row -1: the last, absent
+    code = code[row]
+    label = np.array([*levels, absent, None], dtype=object)[code]
+    if other.any():
+        at = np.flatnonzero(code == n + 1)
+        label[at] = labels[row[at]]
+    return code, label
+
+
+def _code_type(n: int) -> np.dtype[Any]:
+    """The integer type of :class:`Moves`' cells of ``n`` levels (and of either side's codes)."""
+    return np.min_scalar_type((n + 2) ** 2 - 1)
+
+
+def _move_table(n: int) -> np.ndarray:
+    """The move (a position in ``MOVES``) of each cell of :class:`Moves` of ``n`` levels."""
+    source, target = np.indices((n + 2, n + 2)).reshape(2, -1)
+    ranked = (source < n) & (target < n)
+    return np.select(
+        [source == n, target == n, ranked & (target < source), ranked & (target > source)],
+        [0, 1, 2, 3],
+        4,
+    ).astype(np.int8)
 
 
 def matrices(t: pd.DataFrame, levels: tuple[str, ...]) -> tuple[pd.DataFrame, pd.DataFrame]:
     """Transition matrices of client counts and of value: rows from, columns to."""
+    n = len(levels)
     rows, cols = pd.Index([*levels, NEW]), pd.Index([*levels, GONE])
-    cell = (rows.get_indexer(t["from"]), cols.get_indexer(t["to"]))
-    return _matrices(cell, t["value"].to_numpy(), levels)
+    source, target = (
+        np.where(at < 0, n + 1, at)
+        for at in (rows.get_indexer(t["from"]), cols.get_indexer(t["to"]))
+    )
+    return _matrices(source * (n + 2) + target, t["value"].to_numpy(), levels)
 
 
 def _matrices(
-    cell: tuple[np.ndarray, np.ndarray], value: np.ndarray, levels: tuple[str, ...]
+    cell: np.ndarray, value: np.ndarray, levels: tuple[str, ...]
 ) -> tuple[pd.DataFrame, pd.DataFrame]:
-    """:func:`matrices` of the clients in ``cell`` (see :class:`Moves`; -1: left out).
+    """:func:`matrices` of the clients in ``cell`` (see :class:`Moves`; a label not among the
+    levels is left out).
 
     Counted on integer cell codes (``pd.crosstab`` and ``pivot_table`` on the texts took
     ~0.3 s per segmentation at 1 M clients); the values are summed by a pandas group-by in row
     order, as ``pivot_table`` sums them.
     """
-    rows, cols = [*levels, NEW], [*levels, GONE]
-    r, c = cell
-    ok = (r >= 0) & (c >= 0)
-    at = r[ok] * len(cols) + c[ok]
-    size = len(rows) * len(cols)
-    counts = np.bincount(at, minlength=size).astype(np.int64)
-    sums = pd.Series(value[ok]).groupby(at).sum()
-    total = np.zeros(size)
+    side = len(levels) + 2
+    counts = np.bincount(cell, minlength=side * side).astype(np.int64)
+    sums = pd.Series(value).groupby(cell).sum()
+    total = np.zeros(side * side)
     total[sums.index.to_numpy()] = sums.to_numpy()
-    index, columns = pd.Index(rows, name="from"), pd.Index(cols, name="to")
+    index, columns = pd.Index([*levels, NEW], name="from"), pd.Index([*levels, GONE], name="to")
+    # The last row and column: labels not among the levels.
     return (
-        pd.DataFrame(counts.reshape(len(rows), len(cols)), index=index, columns=columns),
-        pd.DataFrame(total.reshape(len(rows), len(cols)), index=index, columns=columns),
+        pd.DataFrame(counts.reshape(side, side)[:-1, :-1], index=index, columns=columns),
+        pd.DataFrame(total.reshape(side, side)[:-1, :-1], index=index, columns=columns),
     )
 
 
@@ -288,15 +333,25 @@ class Migration:
                 formats={c: "money" for c in values.columns},
                 caption=f"{title}: this period's net revenue of the clients in each cell",
             )
+            ids, side = t["customer_id"].to_numpy(), len(proto.levels) + 2
+            texts = np.array(proto.levels, dtype=object)
             for direction in ("up", "down"):
                 rows = np.flatnonzero(m.move == MOVES.tolist().index(direction))
                 # Highest value first, ties by id. t is sorted by id, so its row order breaks the
                 # ties (a stable sort): a sort on the text ids took ~0.3 s per segmentation at
-                # 1 M clients. The columns taken one by one: a frame's take, column selection
-                # and reset_index copied the movers three times.
+                # 1 M clients. The columns taken one by one, the levels (movers have one on
+                # either side) from their cells, and not consolidated: a frame's take, column
+                # selection and reset_index copied the movers three times.
                 rows = rows[np.argsort(-amount[rows], kind="stable")]
+                cell = m.cell[rows]
                 movers = pd.DataFrame(
-                    {c: t[c].to_numpy()[rows] for c in ("customer_id", "from", "to", "value")}
+                    {
+                        "customer_id": ids[rows],
+                        "from": texts[cell // side],
+                        "to": texts[cell % side],
+                        "value": amount[rows],
+                    },
+                    copy=False,
                 )
                 tables[f"{name}_{direction}"] = Table(
                     movers,
