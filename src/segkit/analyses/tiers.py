@@ -357,6 +357,10 @@ class TierRule:
 
     def classify(self, features: pd.DataFrame) -> pd.DataFrame:
         """Per client: each family's points, the points share, ``tier`` and ``vip_blocked``."""
+        return self._classify(features)[0]
+
+    def _classify(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`classify` and each client's tier as its index in :data:`TIERS`."""
         if self.volume_cuts_ is None or self.spend_cuts_ is None:
             raise RuntimeError("TierRule.fit() must be called before predicting")
         s, f = self.settings, features
@@ -388,6 +392,7 @@ class TierRule:
         # 6/8 must reach 0.75 however it is summed
         rounded = np.where(np.isnan(share), 0.0, share).round(12)
         vip_share = rounded >= s.tier_cuts[1]
+        tier = np.where(vip_share & gates, 0, np.where(rounded >= s.tier_cuts[0], 1, 2))
         columns = {
             "customer_id": f["customer_id"],
             **{f"{fam}_points": pts for fam, pts in each.items()},
@@ -395,20 +400,22 @@ class TierRule:
             "max_points": most,
             "share": share,
             # Indices into shared label objects (an np.where of texts made a string per client).
-            "tier": _TIER_NAMES[
-                np.where(vip_share & gates, 0, np.where(rounded >= s.tier_cuts[0], 1, 2))
-            ],
+            "tier": _TIER_NAMES[tier],
             "vip_blocked": vip_share & ~gates,
         }
-        return pd.DataFrame(columns, index=f.index, copy=False)
+        return pd.DataFrame(columns, index=f.index, copy=False), tier
 
     def evidence(self, features: pd.DataFrame) -> pd.DataFrame:
         """:meth:`classify` with each family's basis and the client's reasons, as text.
 
         A family's basis is "" exactly where the family has no points (no evidence).
         """
+        return self._evidence(features)[0]
+
+    def _evidence(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`evidence` and each client's tier as its index in :data:`TIERS`."""
         s, f = self.settings, features
-        out = self.classify(f)
+        out, tier = self._classify(f)
         assert self.spend_cuts_ is not None and self.volume_cuts_ is not None
         spend_cuts = self.spend_cuts_
         position = f["capacity_position"].to_numpy(dtype=float)
@@ -443,7 +450,7 @@ class TierRule:
                 )
         reasons = self._reasons(out, bases)
         columns["reasons"] = pd.Series(reasons, index=out.index, dtype=object)
-        return pd.DataFrame(columns, index=out.index, copy=False)
+        return pd.DataFrame(columns, index=out.index, copy=False), tier
 
     def _reasons(self, out: pd.DataFrame, bases: Mapping[str, _Coded]) -> np.ndarray:
         """Each client's reasons: "<tier>: <points> of <max> points (<share>; <rule>)", then
@@ -551,13 +558,13 @@ class Tiers:
                 f"no client has a purchase in the {settings.window_months} months before "
                 f"{ctx.period.end}: period {ctx.period} cannot be tiered"
             )
-        clients, rule = now
+        clients, rule, tier = now
         # Taken out in place: drop() copied the ~20 columns of every rated client.
         blocked = int(clients.pop("vip_blocked").sum())
         prev = _tier_clients(ctx, ctx.previous, settings, reasons=False)
         before = prev[0] if prev else None
-        by_tier = _by_tier(clients)
-        prev_by = _by_tier(before) if before is not None else None
+        by_tier = _by_tier(clients, tier)
+        prev_by = _by_tier(before, prev[2]) if prev else None
 
         def prev_value(tier: str, col: str) -> float | None:
             return float(prev_by.loc[tier, col]) if prev_by is not None else None
@@ -630,7 +637,7 @@ class Tiers:
                 ),
                 "vip": Table(
                     clients.loc[
-                        clients["tier"] == "vip", ["customer_id", "revenue_year", "reasons"]
+                        tier == TIERS.index("vip"), ["customer_id", "revenue_year", "reasons"]
                     ].sort_values("revenue_year", ascending=False),
                     formats={"revenue_year": "money"},
                     caption="VIP clients and why",
@@ -648,8 +655,9 @@ class Tiers:
 
 def _tier_clients(
     ctx: PeriodContext, period: Period, settings: TierSettings, reasons: bool = True
-) -> tuple[pd.DataFrame, TierRule] | None:
-    """Tiered clients of ``period`` with revenue and margin, and the rule fitted on them.
+) -> tuple[pd.DataFrame, TierRule, np.ndarray] | None:
+    """Tiered clients of ``period`` with revenue and margin, the rule fitted on them, and each
+    client's tier as its index in :data:`TIERS`.
 
     Without ``reasons``, the texts (bases and reasons) are left out: they are the slow part.
     The rule and its tiers are kept for migration and stratification (see
@@ -660,15 +668,18 @@ def _tier_clients(
     if features.empty:
         return None
     rule.fit(features)
-    clients = rule.evidence(features) if reasons else rule.classify(features)
+    clients, tier = rule._evidence(features) if reasons else rule._classify(features)
     keep_labelled(ctx, Tiers.name, period, rule, features, clients["tier"])
     for col in ("revenue_year", "margin_year", "revenue_period", "margin_period", "tenure_days"):
         clients[col] = features[col]
-    return clients, rule
+    return clients, rule, tier
 
 
-def _by_tier(clients: pd.DataFrame) -> pd.DataFrame:
-    g = clients.groupby("tier")
+def _by_tier(clients: pd.DataFrame, tier: np.ndarray) -> pd.DataFrame:
+    """Per tier of ``clients``: counts, shares, sums, mean share and median tenure. ``tier``
+    is each client's index in :data:`TIERS`, grouped on as categorical codes: grouped by the
+    texts, the 740,000 objects were hashed for ~0.05 s."""
+    g = clients.groupby(pd.Categorical.from_codes(tier, TIERS), observed=False)
     frame = pd.DataFrame(
         {
             "clients": g.size(),
@@ -677,13 +688,11 @@ def _by_tier(clients: pd.DataFrame) -> pd.DataFrame:
             "mean_share": g["share"].mean(),
             "median_tenure_days": g["tenure_days"].median(),
         }
-    ).reindex(list(TIERS))
-    frame["clients"] = frame["clients"].fillna(0).astype(int)
-    frame[["revenue_year", "margin_year"]] = frame[["revenue_year", "margin_year"]].fillna(0.0)
+    )
+    frame.index = pd.Index(TIERS, name="tier")  # a tier without clients has 0 and 0.0 sums
     frame["client_share"] = frame["clients"] / max(len(clients), 1)
     total = clients["revenue_year"].sum()
     frame["revenue_share"] = frame["revenue_year"] / total if total > 0 else np.nan
-    frame.index.name = "tier"
     return frame[
         [
             "clients",
