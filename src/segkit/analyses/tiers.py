@@ -192,7 +192,10 @@ def check_window(value: Any, where: str) -> int:
 def points(values: object, cuts: tuple[float, float]) -> np.ndarray:
     """0, 1 or 2 points: 1 at ``>= cuts[0]``, 2 at ``>= cuts[1]``; NaN stays NaN."""
     v = np.asarray(values, dtype=float)
-    return np.where(np.isnan(v), np.nan, (v >= cuts[0]) + (v >= cuts[1]).astype(float))
+    out = (v >= cuts[0]).astype(float)  # in place: fewer 740,000-row temporaries
+    out += v >= cuts[1]
+    out[np.isnan(v)] = np.nan
+    return out
 
 
 def _distinct(key: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
@@ -380,15 +383,19 @@ class TierRule:
             "volume": points(f["revenue_year"], self.volume_cuts_),
             "tenure": points(f["tenure_days"], s.tenure_cuts),
         }
-        # Points are whole numbers, so their sums are exact in any order (numpy on the columns:
-        # a DataFrame row sum took ~0.3 s at 740,000 clients).
-        stacked = np.column_stack(list(each.values()))
-        total = np.nansum(stacked, axis=1)
-        most = 2 * (~np.isnan(stacked)).sum(axis=1)
+        # Points are whole numbers, so their sums are exact in any order: added family by
+        # family in place (a DataFrame row sum took ~0.3 s at 740,000 clients, np.nansum on
+        # the stacked columns ~0.05 s).
+        total, most = np.zeros(len(f)), np.zeros(len(f), dtype=np.int64)
+        for pts in each.values():
+            have = ~np.isnan(pts)
+            np.add(total, pts, out=total, where=have)
+            most += have
+        most *= 2
         share = total / np.where(most > 0, most, np.nan)
         gates = np.ones(len(f), dtype=bool)
         for family, need in s.vip_requires.items():
-            gates &= np.where(np.isnan(each[family]), -1, each[family]) >= need
+            gates &= each[family] >= need  # False where NaN: no evidence
         # 6/8 must reach 0.75 however it is summed
         rounded = np.where(np.isnan(share), 0.0, share).round(12)
         vip_share = rounded >= s.tier_cuts[1]
