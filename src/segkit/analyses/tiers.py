@@ -69,7 +69,8 @@ DEFAULT_SCALES: Mapping[str, tuple[str, ...]] = {
 def rated_clients(features: pd.DataFrame, period: Period, months: int) -> pd.DataFrame:
     """Clients with a purchase (amount > 0) in the ``months`` before ``period.end``."""
     since = pd.Timestamp(add_months(period.end, -months))
-    last = pd.to_datetime(features["last_purchase"])
+    # Without the cache of distinct dates (~0.025 s at 825,000 clients, for typed dates).
+    last = pd.to_datetime(features["last_purchase"], cache=False)
     rated = features.take(np.flatnonzero((last >= since).to_numpy()))
     rated.index = pd.RangeIndex(len(rated))  # reset_index() copied the whole frame again
     return rated
@@ -102,7 +103,8 @@ def with_columns(frame: pd.DataFrame, **columns: pd.Series) -> pd.DataFrame:
 def capacity_position(
     frame: pd.DataFrame, scales: Mapping[str, Sequence[str]]
 ) -> tuple[pd.Series, pd.Series]:
-    """Mean position (0-1) of each row's known labels on ``scales``, and its text basis.
+    """Mean position (0-1) of each row's known labels on ``scales``, and its text basis (a
+    categorical of the distinct texts).
 
     Labels are compared stripped and lower-cased; a label not on its scale counts as unknown.
     Rows with no known label get NaN and an empty basis.
@@ -124,7 +126,7 @@ def capacity_position(
         all_codes.append(codes)
         all_texts.append(np.append(label_text.to_numpy(dtype=object), ""))  # code -1: ""
     if not positions:
-        return pd.Series(np.nan, index=frame.index), pd.Series("", index=frame.index)
+        return pd.Series(np.nan, index=frame.index), pd.Series("", frame.index, "category")
     # The mean of the known positions, summed column after column as DataFrame.mean(axis=1)
     # sums them (which took ~0.04 s at 740,000 rows).
     total, count = np.zeros(len(frame)), np.zeros(len(frame))
@@ -147,7 +149,10 @@ def capacity_position(
     for text in texts[1:]:
         joined = basis.where(text == "", basis + ", " + text)
         basis = joined.where(basis != "", text)
-    return position, pd.Series(basis.to_numpy(dtype=object)[inverse], index=frame.index)
+    # Categorical: the tiers' evidence takes its codes (factorizing the texts of 740,000 rows
+    # again took ~0.035 s).
+    codes, uniques = pd.factorize(basis.to_numpy(dtype=object))
+    return position, pd.Series(pd.Categorical.from_codes(codes[inverse], uniques), frame.index)
 
 
 def check_scales(value: Any, where: str) -> dict[str, tuple[str, ...]]:
@@ -219,8 +224,9 @@ class _Coded(NamedTuple):
     codes: np.ndarray
 
     @classmethod
-    def of(cls, texts: object) -> _Coded:
-        codes, uniques = pd.factorize(np.asarray(texts, dtype=object), use_na_sentinel=False)
+    def of(cls, texts: pd.Series) -> _Coded:
+        """The texts of a Series (of a categorical, its codes are taken, not hashed again)."""
+        codes, uniques = pd.factorize(texts, use_na_sentinel=False)
         return cls(np.asarray(uniques, dtype=object), codes)
 
     def rows(self) -> np.ndarray:
@@ -426,14 +432,14 @@ class TierRule:
         assert self.spend_cuts_ is not None and self.volume_cuts_ is not None
         spend_cuts = self.spend_cuts_
         position = f["capacity_position"].to_numpy(dtype=float)
-        labels = f["capacity_labels"].to_numpy(dtype=object)
+        labels = _Coded.of(f["capacity_labels"])
         spend = f["avg_order_value"].to_numpy(dtype=float)
         nps, csat = (v.to_numpy(dtype=float) for v in _satisfaction(f))
         bases = {
             "capacity": _either(
                 ~np.isnan(position),
                 lambda rows: _joined(
-                    _Coded.of(labels[rows]),
+                    _Coded(labels.texts, labels.codes[rows]),
                     ": ",
                     _basis("position", position[rows], s.capacity_cuts, ".2f"),
                 ),
