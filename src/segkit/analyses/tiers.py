@@ -514,7 +514,8 @@ class TierRule:
         )
         after = _joined(glue_of[3], bases["tenure"], ")")
         pieces = (part.rows().tolist() for part in (before, bases["volume"], after))
-        return np.array(list(map("".join, zip(*pieces, strict=True))), dtype=object)
+        joined = map("".join, zip(*pieces, strict=True))
+        return np.fromiter(joined, dtype=object, count=len(before.codes))  # no list between
 
 
 def _satisfaction(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
