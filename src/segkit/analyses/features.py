@@ -115,8 +115,9 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
 def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each text column of few distinct values (region, band ...) holding one
     string object per value: the engine makes one per cell, ~250 MB for five such columns of
-    1 M customers, kept as long as the features. Values and types are unchanged."""
-    for name in frame.select_dtypes(include="object").columns:
+    1 M customers, kept as long as the features. Values and types are unchanged. (The ids are
+    unique: not worth hashing.)"""
+    for name in frame.select_dtypes(include="object").columns.drop("customer_id", errors="ignore"):
         codes, uniques = pd.factorize(frame[name].to_numpy(), use_na_sentinel=True)
         if len(uniques) * 10 <= len(frame):
             shared = np.array([*uniques, None], dtype=object)
