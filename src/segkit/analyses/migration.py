@@ -94,8 +94,8 @@ class Clients:
         else:
             ids, (in_before, in_now) = match_ids(before, now_ids)
             at = positions(ids, self.known)
-        value = np.append(self.amounts, 0.0)[at]
-        value[np.isnan(value)] = 0.0
+        value = self.amounts[at]
+        value[(at < 0) | np.isnan(value)] = 0.0
         self._matched.append(Match(before, now_ids, ids, in_before, in_now, value))
         return self._matched[-1]
 
@@ -125,21 +125,26 @@ class Clients:
             valued = at >= 0
             row[at[valued]] = np.flatnonzero(valued)
         at = np.flatnonzero(np.maximum(rows[0], rows[1]) >= 0)
-        if at.size == len(self.known):  # copied: the valued ids are the features' own
-            ids, (in_before, in_now) = self.known.copy(deep=True), rows
-        else:
-            ids, (in_before, in_now) = self.known[at], rows[:, at]
+        complete = at.size == len(self.known)
+        in_before, in_now = rows if complete else rows[:, at]
         lost = [np.flatnonzero(k < 0) for k in known_at]
-        if lost[0].size or lost[1].size:
-            # Not valued (rare): merged on their own, then inserted before the first valued id
-            # above them.
-            extra, (x_before, x_now) = match_ids(before[lost[0]], now[lost[1]])
-            place = np.searchsorted(at, self.known.searchsorted(extra))
-            ids = pd.Index(np.insert(ids.to_numpy(), place, extra.to_numpy()))
-            in_before = np.insert(in_before, place, np.append(lost[0], -1)[x_before])
-            in_now = np.insert(in_now, place, np.append(lost[1], -1)[x_now])
-            at = np.insert(at, place, -1)
-        return ids, (in_before, in_now), at
+        if not (lost[0].size or lost[1].size):
+            # Copied when complete: the valued ids are the features' own.
+            return (
+                self.known.copy(deep=True) if complete else self.known[at],
+                (in_before, in_now),
+                at,
+            )
+        # Not valued (rare): merged on their own, then inserted before the first valued id above
+        # them.
+        extra, (x_before, x_now) = match_ids(before[lost[0]], now[lost[1]])
+        place = np.searchsorted(at, self.known.searchsorted(extra))
+        in_before = np.insert(in_before, place, np.append(lost[0], -1)[x_before])
+        in_now = np.insert(in_now, place, np.append(lost[1], -1)[x_now])
+        at = np.insert(at, place, -1)
+        ids = self.known.to_numpy()[at]  # at -1 (the last id): replaced by the extra ones
+        ids[place + np.arange(place.size)] = extra.to_numpy()
+        return pd.Index(ids), (in_before, in_now), at
 
 
 def _same(a: pd.Index, b: pd.Index) -> bool:
