@@ -121,6 +121,24 @@ def test_clients_valued_or_not() -> None:
     clients = Clients(every)
     first, again = moves(labelled, now, clients), moves(labelled, now.copy(), clients)
     assert again.frame.equals(first.frame)
+    # Each frame has its own columns, although the match is shared.
+    for c in ("customer_id", "value"):
+        assert not np.shares_memory(first.frame[c].to_numpy(), again.frame[c].to_numpy())
+
+
+def test_clients_unvalued_in_either_period() -> None:
+    # Ids without a value in one list, the other or both, between valued ones: each takes its
+    # place in the sorted union, with 0 as its value; a list equal to the valued ids too.
+    before = pd.DataFrame({"customer_id": ["a", "b", "c", "f"], "value": [1.0, 5, 9, 2]})
+    now = pd.DataFrame({"customer_id": ["a", "c", "d", "e", "g"], "value": [6.0, 4, 100, 3, 1]})
+    t = transitions(Threshold(), before, now, pd.Series({"b": 2.0, "d": 4.0, "g": 7.0}))
+    assert t["customer_id"].tolist() == ["a", "b", "c", "d", "e", "f", "g"]
+    assert t["value"].tolist() == [0, 2, 0, 4, 0, 0, 7]
+    assert t["move"].tolist() == ["up", "left", "same", "entered", "entered", "left", "entered"]
+    valued = pd.DataFrame({"customer_id": ["b", "d", "g"], "value": [1.0, 5, 9]})
+    t = transitions(Threshold(), before, valued, pd.Series({"g": 7.0, "d": 4.0, "b": 2.0}))
+    assert t["customer_id"].tolist() == ["a", "b", "c", "d", "f", "g"]
+    assert t["move"].tolist() == ["left", "down", "left", "entered", "left", "entered"]
 
 
 def test_no_segmentation(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
