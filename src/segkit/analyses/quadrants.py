@@ -181,32 +181,39 @@ class QuadrantSegmenter:
             raise RuntimeError("fit the segmenter before predicting")
         num = np.zeros(len(features))
         den = np.zeros(len(features))
+        # In place where it can: every new array of 740,000 values costs ~2 ms of page faults.
         for c, w in self.weights_.items():
             p = mid_percentile(self.reference_[c], features[c].to_numpy(dtype=float))
             has = ~np.isnan(p)
-            np.add(num, w * p, out=num, where=has)
+            np.add(num, np.multiply(p, w, out=p), out=num, where=has)
             np.add(den, w, out=den, where=has)
         with np.errstate(invalid="ignore", divide="ignore"):
-            # A client without any component value sits at the middle.
-            return np.where(den > 0, num / den, 0.5)
+            np.divide(num, den, out=num)
+        # A client without any component value sits at the middle.
+        num[~(den > 0)] = 0.5
+        return num
 
     def classify(self, features: pd.DataFrame) -> pd.DataFrame:
         """``loyalty`` score and ``quadrant`` for each row."""
         return self._quadrants(features, self.loyalty(features))
 
     def _quadrants(self, features: pd.DataFrame, loyalty: np.ndarray) -> pd.DataFrame:
-        if self.splits_ is None:
-            raise RuntimeError("fit the segmenter before predicting")
-        high_l = loyalty > self.splits_[0]
-        profit = features["profitability"].to_numpy(dtype=float)
-        high_p = profit > self.splits_[1]
         # Indices into shared label objects: an np.where of texts became one new Python string
         # per client once in the frame.
-        quadrant = _QUADRANTS[np.where(high_p, np.where(high_l, 2, 3), np.where(high_l, 1, 0))]
+        quadrant = _QUADRANTS[self.codes(loyalty, features["profitability"])]
         return pd.DataFrame(
             {"loyalty": loyalty, "quadrant": quadrant},
             index=features.index,
         )
+
+    def codes(self, loyalty: object, profitability: object) -> np.ndarray:
+        """Each row's quadrant as 0-3 for I-IV, from its loyalty score and profitability."""
+        if self.splits_ is None:
+            raise RuntimeError("fit the segmenter before predicting")
+        high_l = np.asarray(loyalty, dtype=float) > self.splits_[0]
+        high_p = np.asarray(profitability, dtype=float) > self.splits_[1]
+        # I (0) low/low, II (1) high loyalty only; high profit: III (2) if loyal, else IV (3).
+        return np.bitwise_xor(high_l, 3 * high_p, dtype=np.intp)
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         return self.classify(features)["quadrant"]
@@ -241,7 +248,8 @@ class Quadrants:
         basis = seg.profit_basis(ctx)
         now = _classified(ctx, seg, ctx.period)
         dropped = [c for c in settings.weights if c not in seg.weights_]
-        before = _classified(ctx, QuadrantSegmenter(settings), ctx.previous)
+        earlier = QuadrantSegmenter(settings)
+        before = _classified(ctx, earlier, ctx.previous)
         data = {"segmenter": QuadrantSegmenter(settings), "clients": now}
         if now.empty:
             return Section(
@@ -250,8 +258,8 @@ class Quadrants:
                 summary=f"No client has a transaction in the 12 months to the end of {ctx.period}.",
                 data=data,
             )
-        table = quadrant_table(now)
-        prev = quadrant_table(before) if len(before) else None
+        table = quadrant_table(now, seg)
+        prev = quadrant_table(before, earlier) if len(before) else None
 
         def value(t: pd.DataFrame | None, q: str, col: str) -> float | None:
             return None if t is None else float(t.loc[q, col])
@@ -369,20 +377,25 @@ def _weights_text(weights: Mapping[str, float]) -> str:
     return ", ".join(f"{c} {w:.2f}" for c, w in weights.items())
 
 
-def quadrant_table(clients: pd.DataFrame) -> pd.DataFrame:
-    """Per quadrant (index I-IV): size, value, shares, and the DOMAIN.md playbook."""
+def quadrant_table(clients: pd.DataFrame, seg: QuadrantSegmenter) -> pd.DataFrame:
+    """Per quadrant (index I-IV): size, value, shares, and the DOMAIN.md playbook, for
+    ``clients`` classified by ``seg``."""
     order = ["I", "II", "III", "IV"]
-    g = clients.groupby("quadrant")["profitability"].agg(["size", "sum"])
-    g = g.reindex(order, fill_value=0)
+    # Grouped by the quadrants' codes (categorical, every quadrant a group) rather than by
+    # hashing the labels' texts (~0.02 s at 740,000 clients).
+    quadrant = pd.Categorical.from_codes(
+        seg.codes(clients["loyalty"], clients["profitability"]), order
+    )
+    g = clients["profitability"].groupby(quadrant, observed=False).agg(["size", "sum"])
     total = clients["profitability"].sum()
     return pd.DataFrame(
         {
             "loyalty": [PLAYBOOK[q][0] for q in order],
             "profitability": [PLAYBOOK[q][1] for q in order],
-            "clients": g["size"].astype(int),
-            "client_share": g["size"] / len(clients),
-            "value": g["sum"],
-            "value_share": g["sum"] / total if total else np.nan,
+            "clients": g["size"].to_numpy().astype(int),
+            "client_share": g["size"].to_numpy() / len(clients),
+            "value": g["sum"].to_numpy(),
+            "value_share": g["sum"].to_numpy() / total if total else np.nan,
             "what_it_is": [PLAYBOOK[q][2] for q in order],
             "goal": [PLAYBOOK[q][3] for q in order],
             "actions": [PLAYBOOK[q][4] for q in order],
