@@ -157,6 +157,10 @@ def match_ids(
 def positions(ids: pd.Index, among: pd.Index) -> np.ndarray:
     """The position of each of ``ids`` in ``among`` (-1 where absent), in ``ids``' order; both
     unique. By :func:`match_ids`, so sorted ids are not hashed."""
+    if ids.is_monotonic_increasing and among.is_monotonic_increasing:
+        # The join's own indexer, in ids' order already (the usual case: ids come sorted).
+        _, _, at = ids.join(among, how="left", return_indexers=True)
+        return np.arange(len(ids)) if at is None else at
     _, (row, at) = match_ids(ids, among, how="left")
     out = np.empty(len(ids), dtype=np.intp)
     out[row] = at
