@@ -8,7 +8,7 @@ import duckdb
 import pandas as pd
 import pytest
 
-from segkit.data.engine import duckdb_frame
+from segkit.data.engine import _shared_texts, duckdb_frame
 
 #: One column of each type the engine can return, each with and without NULLs.
 _COLUMNS = {
@@ -58,7 +58,7 @@ def test_each_type_comes_as_df_gives_it(
         value = f"CASE WHEN i % 3 = 0 THEN NULL ELSE {value} END"
     query = f"SELECT i AS id, {value} AS {name} FROM range(7) t(i)"
     expected = con.sql(query).df()
-    got = duckdb_frame(con.sql(query))
+    got = duckdb_frame(con.sql(query), con)
     with warnings.catch_warnings():
         # Fail where pandas only warns (None against pd.NA for a missing value).
         warnings.simplefilter("error")
@@ -72,9 +72,26 @@ def test_all_null_and_empty_results(con: duckdb.DuckDBPyConnection) -> None:
         "SELECT NULL AS a, NULL::INTEGER AS b, NULL::VARCHAR AS c FROM range(3)",
         "SELECT 1 AS a, 'x' AS b, NULL::DOUBLE AS c FROM range(0)",
     ):
-        pd.testing.assert_frame_equal(duckdb_frame(con.sql(query)), con.sql(query).df())
+        pd.testing.assert_frame_equal(duckdb_frame(con.sql(query), con), con.sql(query).df())
 
 
 def test_columns_are_not_consolidated(con: duckdb.DuckDBPyConnection) -> None:
-    frame = duckdb_frame(con.sql("SELECT i / 2 AS a, i / 3 AS b FROM range(5) t(i)"))
+    frame = duckdb_frame(con.sql("SELECT i / 2 AS a, i / 3 AS b FROM range(5) t(i)"), con)
     assert frame._mgr.nblocks == 2  # one array per column; df() makes one 2-D block
+
+
+def test_repeated_texts_are_one_string_each(con: duckdb.DuckDBPyConnection) -> None:
+    query = "SELECT CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END AS region FROM range(9) t(i)"
+    frame = duckdb_frame(con.sql(query), con)
+    assert frame["region"].tolist() == ["north", "south"] * 4 + ["north"]
+    assert len({id(v) for v in frame["region"]}) == 2
+
+
+def test_spark_results_share_repeated_texts_too() -> None:
+    region = ["".join(["no", "rth"]) for _ in range(15)] + [None] + ["south"] * 4
+    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(20)], "region": region})
+    out = _shared_texts(frame.copy())
+    assert out["region"].tolist() == region and out["region"].dtype == object
+    assert out.loc[0, "region"] is out.loc[14, "region"]  # built apart, now one object
+    assert out.loc[15, "region"] is None
+    assert out["customer_id"].tolist() == frame["customer_id"].tolist()  # all distinct: as is

@@ -20,7 +20,7 @@ from pathlib import Path
 import pandas as pd
 import pytest
 
-from segkit.analyses.features import _shared_texts, client_features, returns_only_clients
+from segkit.analyses.features import client_features, returns_only_clients
 from segkit.api import open_data
 from segkit.engine.context import PeriodContext
 from segkit.periods import parse_period
@@ -134,13 +134,3 @@ def test_clients_with_only_returns_are_counted(tmp_path: Path) -> None:
     assert returns_only_clients(ctx) == 1
     assert returns_only_clients(ctx, parse_period("2024-Q3")) == 1
     assert returns_only_clients(ctx, parse_period("2024-Q1")) == 0  # before V's return
-
-
-def test_repeated_texts_share_one_object_per_value() -> None:
-    region = ["".join(["no", "rth"]) for _ in range(15)] + [None] + ["south"] * 4
-    frame = pd.DataFrame({"customer_id": [f"c{i}" for i in range(20)], "region": region})
-    out = _shared_texts(frame.copy())
-    assert out["region"].tolist() == region and out["region"].dtype == object
-    assert out.loc[0, "region"] is out.loc[14, "region"]  # built apart, now one object
-    assert out.loc[15, "region"] is None
-    assert out["customer_id"].tolist() == frame["customer_id"].tolist()  # all distinct: as is

@@ -82,7 +82,7 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
     latest = periods[0].end
     # Fetched once for all the periods, and not kept afterwards (~0.3 GB at 1 M customers).
     customers = (
-        _shared_texts(ctx.execute(ctx.view("customers", latest).order_by("customer_id")))
+        ctx.execute(ctx.view("customers", latest).order_by("customer_id"))
         if ctx.has("customers")
         else None
     )
@@ -110,19 +110,6 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
         frame["tenure_days"] = _whole_days(start.fillna(frame["first_purchase"]), p.end)
         out.append((frame, returns_only))
     return out
-
-
-def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each text column of few distinct values (region, band ...) holding one
-    string object per value: the engine makes one per cell, ~250 MB for five such columns of
-    1 M customers, kept as long as the features. Values and types are unchanged. (The ids are
-    unique: not worth hashing.)"""
-    for name in frame.select_dtypes(include="object").columns.drop("customer_id", errors="ignore"):
-        codes, uniques = pd.factorize(frame[name].to_numpy(), use_na_sentinel=True)
-        if len(uniques) * 10 <= len(frame):
-            shared = np.array([*uniques, None], dtype=object)
-            frame[name] = shared[codes]  # -1, a missing value, takes the None at the end
-    return frame
 
 
 def _values(column: pd.Series) -> Any:
