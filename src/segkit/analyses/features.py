@@ -90,14 +90,15 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
     for i, p in enumerate(periods):
         suffix = f"__{i}"
         # Clients are those who had bought by the period's end; those who had only returned
-        # something have rows (a net amount) but no purchase. Taking the rows copies the
-        # columns, so the wide result is freed once both periods are taken.
+        # something have rows (a net amount) but no purchase. The latest period's rows are a
+        # leading slice, taken as views; an earlier period's are copied out of the result.
         has = wide[f"first_purchase{suffix}"].notna().to_numpy()
         returns_only = int((wide[f"revenue_total{suffix}"].notna().to_numpy() & ~has).sum())
+        rows = _leading(has)
         columns: dict[str, Any] = {}
         for name in wide.columns:
             if name == "customer_id" or name.endswith(suffix):
-                columns[name.removesuffix(suffix)] = _engine_type(_values(wide[name])[has])
+                columns[name.removesuffix(suffix)] = _engine_type(_values(wide[name])[rows])
         ids = pd.Index(columns["customer_id"])
         attributes = _attributes(ctx, p, ids, customers, latest)
         # The customers' columns go before the surveys', as the engine used to join them.
@@ -110,6 +111,13 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
         frame["tenure_days"] = _whole_days(start.fillna(frame["first_purchase"]), p.end)
         out.append((frame, returns_only))
     return out
+
+
+def _leading(mask: np.ndarray) -> slice | np.ndarray:
+    """``mask`` as a slice when its true values come first (taking a slice is a view), else
+    the mask itself."""
+    n = int(mask.sum())
+    return slice(0, n) if mask[:n].all() else mask
 
 
 def _values(column: pd.Series) -> Any:
@@ -131,10 +139,10 @@ def _engine_type(values: Any) -> Any:
 def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
     """The engine's part of :func:`client_features` for each of ``periods``, the latest first
     (from transactions and surveys; the customers' columns and the tenure are added in pandas):
-    one row per client with a row by the latest end, ordered by ``customer_id``, with the
-    features of period ``i`` in columns suffixed ``__i`` (empty ``first_purchase__i`` for a
-    client who had not bought by period ``i``'s end, and also empty ``revenue_total__i`` for
-    one without any row by then).
+    one row per client with a row by the latest end, with the features of period ``i`` in
+    columns suffixed ``__i`` (empty ``first_purchase__i`` for a client who had not bought by
+    period ``i``'s end, and also empty ``revenue_total__i`` for one without any row by then).
+    Ordered by ``customer_id``, the clients who had bought by the latest end first.
     """
     latest = periods[0].end
     if any(p.end > latest for p in periods):
@@ -214,7 +222,9 @@ def features_expr(ctx: PeriodContext, periods: tuple[Period, ...]) -> ir.Table:
                 {f"nps_last__{i}": "nps_last", f"csat_mean__{i}": "csat_mean"}
             )
             out = out.left_join(surveys, "customer_id").drop("customer_id_right")
-    return out.order_by("customer_id")
+    # The latest period's clients come first, so that its columns are leading slices of the
+    # result's (views: taking ~30 columns of 825,000 rows copied ~0.2 GB).
+    return out.order_by([out.first_purchase__0.isnull(), "customer_id"])
 
 
 def _attributes(
