@@ -35,7 +35,7 @@ has some history and buys more than half of the clients); **medium** when the sh
 from __future__ import annotations
 
 import math
-from collections.abc import Callable, Mapping, Sequence
+from collections.abc import Callable, Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any, NamedTuple, Self
 
@@ -63,34 +63,81 @@ DEFAULT_SCALES: Mapping[str, tuple[str, ...]] = {
     "income_band": ("low", "lower-middle", "middle", "upper-middle", "high"),
     "company_size": ("1-9", "10-49", "50-249", "250-999", "1000+"),
 }
+#: The columns of :func:`segkit.analyses.features.client_features` the tier rule and section
+#: read (``nps_last`` and ``csat_mean`` exist only with a surveys table).
+READS: tuple[str, ...] = (
+    "customer_id",
+    "avg_order_value",
+    "nps_last",
+    "csat_mean",
+    "revenue_year",
+    "margin_year",
+    "revenue_period",
+    "margin_period",
+    "tenure_days",
+)
 
 
 # -- shared by the tier, fund and scorecard analyses -----------------------------------------
-def rated_clients(features: pd.DataFrame, period: Period, months: int) -> pd.DataFrame:
-    """Clients with a purchase (amount > 0) in the ``months`` before ``period.end``."""
+def rated_rows(features: pd.DataFrame, period: Period, months: int) -> np.ndarray:
+    """Positions in ``features`` of the clients with a purchase (amount > 0) in the ``months``
+    before ``period.end``: the **rated clients**."""
     since = pd.Timestamp(add_months(period.end, -months))
     # Without the cache of distinct dates (~0.025 s at 825,000 clients, for typed dates).
     last = pd.to_datetime(features["last_purchase"], cache=False)
-    rated = features.take(np.flatnonzero((last >= since).to_numpy()))
-    rated.index = pd.RangeIndex(len(rated))  # reset_index() copied the whole frame again
-    return rated
+    return np.flatnonzero((last >= since).to_numpy())
+
+
+class RatedClients:
+    """The rated clients of one period (:func:`rated_rows`): each column of the features is
+    taken at their rows once, on first use, and shared by the frames of :meth:`frame`.
+
+    Taking all ~26 columns of 740,000 rated clients up front cost ~0.1 s per period (more on
+    first touch of the memory) while the tiers read 10 of them.
+    """
+
+    def __init__(self, features: pd.DataFrame, rows: np.ndarray) -> None:
+        self.features = features
+        self.rows = rows
+        self.index = pd.RangeIndex(rows.size)
+        self._taken: dict[str, pd.Series] = {}
+
+    def frame(self, columns: Iterable[str] | None = None) -> pd.DataFrame:
+        """The rated clients' ``columns`` of the features (all when None; in the features'
+        order; names the features lack are left out), indexed 0..n-1. Its columns are shared
+        with the other frames made here, so they must not be written into."""
+        wanted = None if columns is None else set(columns)
+        names = [c for c in self.features.columns if wanted is None or c in wanted]
+        for name in names:
+            if name not in self._taken:
+                taken = self.features[name].array.take(self.rows)
+                self._taken[name] = pd.Series(taken, self.index, name=name, copy=False)
+        return pd.DataFrame({c: self._taken[c] for c in names}, self.index, copy=False)
 
 
 def rated_with_capacity(
-    ctx: PeriodContext, period: Period, months: int, scales: Mapping[str, Sequence[str]]
+    ctx: PeriodContext,
+    period: Period,
+    months: int,
+    scales: Mapping[str, Sequence[str]],
+    columns: Iterable[str] | None = None,
 ) -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-    """:func:`rated_clients` of ``period`` and their :func:`capacity_position` on ``scales``.
+    """The rated clients of ``period`` (:func:`rated_rows`) with their features ``columns``
+    (all when None, see :meth:`RatedClients.frame`), and their :func:`capacity_position` on
+    ``scales``.
 
     Cached per report run: the tiers, the scorecard, migration and stratification all start
-    from these. The frame is shared, so callers must not modify it.
+    from these. The frame's columns are shared, so callers must not modify them.
     """
     key = ("tiers.rated", period.start, period.end, months, tuple(map(tuple, scales.items())))
 
-    def compute() -> tuple[pd.DataFrame, pd.Series, pd.Series]:
-        frame = rated_clients(client_features(ctx, period), period, months)
-        return (frame, *capacity_position(frame, scales))
+    def compute() -> tuple[RatedClients, pd.Series, pd.Series]:
+        features = client_features(ctx, period)
+        rated = RatedClients(features, rated_rows(features, period, months))
+        return (rated, *capacity_position(rated.frame(scales), scales))
 
-    return ctx.memo(key, compute)
+    rated, position, basis = ctx.memo(key, compute)
+    return rated.frame(columns), position, basis
 
 
 def with_columns(frame: pd.DataFrame, **columns: pd.Series) -> pd.DataFrame:
@@ -344,10 +391,11 @@ class TierRule:
         self.spend_cuts_: tuple[float, float] | None = None
 
     def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
-        """Rated clients' features as of ``period.end``, with ``capacity_position`` added."""
+        """Rated clients' features as of ``period.end`` that the tiers read (:data:`READS`),
+        with ``capacity_position`` and ``capacity_labels`` added."""
         s = self.settings
         frame, position, basis = rated_with_capacity(
-            ctx, period, s.window_months, s.capacity_scales
+            ctx, period, s.window_months, s.capacity_scales, READS
         )
         return with_columns(frame, capacity_position=position, capacity_labels=basis)
 
