@@ -50,13 +50,16 @@ def con() -> duckdb.DuckDBPyConnection:
 
 @pytest.mark.parametrize("name", list(_COLUMNS))
 @pytest.mark.parametrize("nulls", [False, True])
+@pytest.mark.parametrize("texts", [0, 2], ids=["numpy", "arrow"])
 def test_each_type_comes_as_df_gives_it(
-    con: duckdb.DuckDBPyConnection, name: str, nulls: bool
+    con: duckdb.DuckDBPyConnection, name: str, nulls: bool, texts: int
 ) -> None:
     value = _COLUMNS[name]
     if nulls:
         value = f"CASE WHEN i % 3 = 0 THEN NULL ELSE {value} END"
-    query = f"SELECT i AS id, {value} AS {name} FROM range(7) t(i)"
+    # With two more text columns the result takes the Arrow route.
+    more = "".join(f", 't' || (i % 2) AS text{k}" for k in range(texts))
+    query = f"SELECT i AS id, {value} AS {name}{more} FROM range(7) t(i)"
     expected = con.sql(query).df()
     got = duckdb_frame(con.sql(query), con)
     with warnings.catch_warnings():
@@ -81,7 +84,10 @@ def test_columns_are_not_consolidated(con: duckdb.DuckDBPyConnection) -> None:
 
 
 def test_repeated_texts_are_one_string_each(con: duckdb.DuckDBPyConnection) -> None:
-    query = "SELECT CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END AS region FROM range(9) t(i)"
+    query = (
+        "SELECT 'c' || i AS customer_id, CASE WHEN i % 2 = 0 THEN 'north' ELSE 'south' END"
+        " AS region FROM range(9) t(i)"
+    )
     frame = duckdb_frame(con.sql(query), con)
     assert frame["region"].tolist() == ["north", "south"] * 4 + ["north"]
     assert len({id(v) for v in frame["region"]}) == 2

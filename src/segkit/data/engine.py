@@ -149,38 +149,41 @@ _PLAIN = frozenset(
 
 def duckdb_frame(relation: Any, con: Any) -> pd.DataFrame:
     """The rows of a DuckDB relation (of connection ``con``) as its ``df()`` gives them (same
-    values and dtypes), with each column kept as its own array and each repeated text one
-    Python string.
+    values and dtypes), with each column kept as its own array.
 
     ``df()`` consolidates the columns into 2-D blocks, a copy of the whole result: ~0.4 s of a
-    1 M-client, 70-column frame. Text columns are converted by Arrow, which makes one string
-    object per distinct value (the customers table at 1 M clients: 0.7 s -> 0.2 s, and
-    ~250 MB less). The other columns come as NumPy (masked) arrays, typed as ``df()`` types
-    them: pandas' nullable integers and booleans, NaN or NaT for NULL. Results with other types
-    (time zones, ENUMs, nested values ...), which ``df()`` converts further, go through it.
+    1 M-client, 70-column frame. Columns come as NumPy (masked) arrays, typed as ``df()`` types
+    them: pandas' nullable integers and booleans, NaN, NaT or None for NULL. A result with
+    several text columns (a customers table) has them converted by Arrow instead, which makes
+    one Python string per distinct value (at 1 M customers: 0.7 s -> 0.2 s, ~250 MB less);
+    through Arrow, the other columns would take twice as long. Results with other types (time
+    zones, ENUMs, nested values ...), which ``df()`` converts further, go through it.
     """
     if any(t.id not in _PLAIN for t in relation.types):
         return relation.df()
-    table = relation.to_arrow_table()
-    texts = {
-        name for name, t in zip(relation.columns, relation.types, strict=True) if t.id == "varchar"
-    }
-    rest = table.drop_columns(list(texts))
-    arrays = con.from_arrow(rest).fetchnumpy() if rest.num_columns else {}
-    columns = {}
-    for name in table.column_names:
-        if name in texts:
-            # None for NULL, as df() has it.
-            values = table.column(name).to_pandas(deduplicate_objects=True).to_numpy()
-        else:
-            values = arrays[name]
-        if isinstance(values, np.ma.MaskedArray):
-            mask, values = np.ma.getmaskarray(values), values.data
-            if values.dtype.kind in "iu":
-                values = pd.arrays.IntegerArray(values, mask)
-            elif values.dtype.kind == "b":
-                values = pd.arrays.BooleanArray(values, mask)
-            else:
-                values[mask] = None  # NaN or NaT, as the dtype has it
-        columns[name] = values
-    return pd.DataFrame(columns, copy=False)
+    texts = [n for n, t in zip(relation.columns, relation.types, strict=True) if t.id == "varchar"]
+    if len(texts) > 1:
+        table = relation.to_arrow_table()
+        # None for NULL, as df() has it.
+        arrays = {n: table.column(n).to_pandas(deduplicate_objects=True).to_numpy() for n in texts}
+        rest = table.drop_columns(texts)
+        if rest.num_columns:
+            arrays |= con.from_arrow(rest).fetchnumpy()
+        names = table.column_names
+    else:
+        arrays = relation.fetchnumpy()
+        names = list(arrays)
+    return pd.DataFrame({name: _unmasked(arrays[name]) for name in names}, copy=False)
+
+
+def _unmasked(values: Any) -> Any:
+    """A column of :func:`duckdb_frame`, NULLs (masked) in the dtype ``df()`` gives them."""
+    if not isinstance(values, np.ma.MaskedArray):
+        return values
+    mask, values = np.ma.getmaskarray(values), values.data
+    if values.dtype.kind in "iu":
+        return pd.arrays.IntegerArray(values, mask)
+    if values.dtype.kind == "b":
+        return pd.arrays.BooleanArray(values, mask)
+    values[mask] = None  # NaN, NaT or None, as the dtype has it
+    return values
