@@ -103,8 +103,8 @@ class Engine:
         """Run ``expr`` and return its rows as a DataFrame.
 
         Date and time columns come back as ``datetime64[us]`` whatever the engine, so results
-        from DuckDB and Spark compare equal. A text value repeated in a column is one Python
-        string (a region of 1 M customers: five objects, not 1 M).
+        from DuckDB and Spark compare equal. In a result with several text columns (a
+        customers table) a value repeated in a column is one Python string.
         """
         if self.name == "duckdb":
             # DuckDB's own conversion: Ibis' generic one turns every column with a NULL into
@@ -128,8 +128,10 @@ _MICROSECONDS = np.dtype("datetime64[us]")
 
 def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
     """``frame`` with each text column of few distinct values (region, band ...) holding one
-    string object per value, as :func:`duckdb_frame` makes them; values and types unchanged."""
-    for name in frame.select_dtypes(include="object").columns:
+    string object per value when it has several text columns, as :func:`duckdb_frame` makes
+    them; values and types unchanged."""
+    texts = frame.select_dtypes(include="object").columns
+    for name in texts if len(texts) > 1 else []:
         codes, uniques = pd.factorize(frame[name].to_numpy(), use_na_sentinel=True)
         if len(uniques) * 10 <= len(frame):
             shared = np.array([*uniques, None], dtype=object)
