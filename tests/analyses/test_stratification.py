@@ -4,8 +4,12 @@ from __future__ import annotations
 
 from pathlib import Path
 
+import numpy as np
+import pandas as pd
 import pytest
 from segmentation_data import monthly, run, section, write
+
+from segkit.analyses.stratification import _factorized
 
 # Period 2024-12; year = 2024. East: A (10 x 12 months, 10 in December), B (600 once in
 # December). West: C (50 in June; nothing in December). D has no region -> (unknown), bought
@@ -50,3 +54,22 @@ def test_bad_settings(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     report = run(write(tmp_path, ROWS, CUSTOMERS, config), "2024-12", monkeypatch)
     error = report.section("stratification").error
     assert error is not None and "list of names" in error
+
+
+def test_factorized_as_pandas() -> None:
+    """Texts told apart by their objects first give pandas' codes and uniques: equal texts in
+    separate objects, missing values, first appearance order, a text column of another dtype."""
+    east = "east"
+    other_east = "".join(["ea", "st"])  # an equal text in another object
+    assert other_east is not east
+    values = [None, "west", east, other_east, float("nan"), "west", " east", east, None]
+    for series in (
+        pd.Series(values, dtype=object),
+        pd.Series(values, dtype=object)[::2],  # not contiguous
+        pd.Series(values, dtype="string"),
+        pd.Series([3, 1, 3, 2]),
+    ):
+        codes, uniques = _factorized(series)
+        expected_codes, expected_uniques = pd.factorize(series)
+        np.testing.assert_array_equal(codes, expected_codes)
+        assert list(uniques) == list(expected_uniques)

@@ -53,7 +53,9 @@ def group_table(
     g = pd.DataFrame(
         {
             "clients": np.bincount(codes, minlength=len(names)),
-            "active": np.bincount(codes[clients["orders_period"] > 0], minlength=len(names)),
+            "active": np.bincount(
+                codes[clients["orders_period"].to_numpy() > 0], minlength=len(names)
+            ),
             # By the codes as categories: grouped without hashing them (every group has rows).
             "revenue": clients["revenue_period"]
             .groupby(pd.Categorical.from_codes(codes, range(len(names))), observed=False)
@@ -78,10 +80,11 @@ def _groups(values: pd.Series, max_groups: int) -> tuple[np.ndarray, pd.Index]:
 
     A group is a value as stripped text, ``(unknown)`` when empty or missing; beyond the
     ``max_groups`` largest (ties in order of first appearance, as ``value_counts``), the rest
-    are ``(other)``. The texts are hashed once; the cleaning and the ranking of the groups work
-    on integer codes (~0.15 s -> 0.06 s per attribute at 825,000 clients).
+    are ``(other)``. The texts are hashed once (:func:`_factorized`); the cleaning and the
+    ranking of the groups work on integer codes (~0.15 s -> 0.06 s per attribute at 825,000
+    clients).
     """
-    raw, distinct = pd.factorize(values)
+    raw, distinct = _factorized(values)
     text = pd.Series(distinct, dtype=object).astype("string").str.strip().replace("", UNKNOWN)
     text = np.append(text.to_numpy(dtype=object), UNKNOWN)  # raw code -1 (missing) is unknown
     # Values that differ only by spaces around them are one group.
@@ -94,6 +97,27 @@ def _groups(values: pd.Series, max_groups: int) -> tuple[np.ndarray, pd.Index]:
     final[keep] = names[keep]
     final_of, final_names = pd.factorize(pd.array(final, dtype="string"), sort=True)
     return final_of[group], pd.Index(final_names)
+
+
+def _factorized(values: pd.Series) -> tuple[np.ndarray, np.ndarray]:
+    """``pd.factorize(values)``: codes in order of first appearance (-1 for missing), uniques.
+
+    Texts usually come as one Python object per distinct value (the engine shares them), so
+    the objects are told apart by their addresses first, hashed as integers, and only one
+    object per address is then factorized by value (equal texts in several objects merge
+    there): ~22 ms -> ~4 ms per attribute at 825,000 clients.
+    """
+    objects = values.to_numpy()
+    if objects.dtype != object or not objects.flags.c_contiguous:
+        raw, distinct = pd.factorize(values)
+        return raw, np.asarray(distinct, dtype=object)
+    # The array's pointers as integers (the buffer keeps the array alive).
+    address = np.frombuffer(memoryview(objects), dtype=np.intp)
+    by_address, _ = pd.factorize(address)
+    # Codes come in order of first appearance: a new one is one above all before it.
+    first = np.flatnonzero(np.diff(np.maximum.accumulate(by_address), prepend=-1))
+    code_of, distinct = pd.factorize(objects[first])
+    return code_of[by_address], distinct
 
 
 def _mix(codes: np.ndarray, groups: pd.Index, lab: pd.Series) -> pd.DataFrame:
