@@ -620,13 +620,13 @@ class Tiers:
                 f"no client has a purchase in the {settings.window_months} months before "
                 f"{ctx.period.end}: period {ctx.period} cannot be tiered"
             )
-        clients, rule, tier = now
+        clients, rule, tier = now.clients, now.rule, now.tier
         # Taken out in place: drop() copied the ~20 columns of every rated client.
         blocked = int(clients.pop("vip_blocked").sum())
-        prev = _tier_clients(ctx, ctx.previous, settings, reasons=False)
-        before = prev[0] if prev else None
+        prev = _tier_clients(ctx, ctx.previous, settings, detail=False)
+        before = prev.clients if prev else None
         by_tier = _by_tier(clients, tier)
-        prev_by = _by_tier(before, prev[2]) if prev else None
+        prev_by = _by_tier(prev.clients, prev.tier, detail=False) if prev else None
 
         def prev_value(tier: str, col: str) -> float | None:
             return float(prev_by.loc[tier, col]) if prev_by is not None else None
@@ -706,7 +706,7 @@ class Tiers:
                 ),
             },
             figures=[_figure(by_tier, ctx.period)],
-            notes=_notes(ctx, clients, blocked, settings),
+            notes=_notes(ctx, clients, now.spend_fallback, blocked, settings),
             data={
                 "clients": clients,
                 "segmenter": TierRule(settings),
@@ -715,14 +715,25 @@ class Tiers:
         )
 
 
-def _tier_clients(
-    ctx: PeriodContext, period: Period, settings: TierSettings, reasons: bool = True
-) -> tuple[pd.DataFrame, TierRule, np.ndarray] | None:
-    """Tiered clients of ``period`` with revenue and margin, the rule fitted on them, and each
-    client's tier as its index in :data:`TIERS`.
+class _Tiered(NamedTuple):
+    """What :func:`_tier_clients` gives of one period."""
 
-    Without ``reasons``, the texts (bases and reasons) are left out: they are the slow part.
-    The rule and its tiers are kept for migration and stratification (see
+    clients: pd.DataFrame
+    rule: TierRule
+    #: Each client's tier as its index in :data:`TIERS`.
+    tier: np.ndarray
+    #: Clients whose financial capacity is read from average order value (no known label).
+    spend_fallback: int
+
+
+def _tier_clients(
+    ctx: PeriodContext, period: Period, settings: TierSettings, detail: bool = True
+) -> _Tiered | None:
+    """Tiered clients of ``period`` with revenue and margin, and the rule fitted on them.
+
+    Without ``detail`` (the previous period, of which only counts and revenue are read), the
+    texts (bases and reasons: the slow part) and the margin, period and tenure columns are
+    left out. The rule and its tiers are kept for migration and stratification (see
     :func:`segkit.analyses.segmenter.keep_labelled`).
     """
     rule = TierRule(settings)
@@ -730,42 +741,36 @@ def _tier_clients(
     if features.empty:
         return None
     rule.fit(features)
-    clients, tier = rule._evidence(features) if reasons else rule._classify(features)
+    clients, tier = rule._evidence(features) if detail else rule._classify(features)
     keep_labelled(ctx, Tiers.name, period, rule, features, clients["tier"])
-    for col in ("revenue_year", "margin_year", "revenue_period", "margin_period", "tenure_days"):
+    columns = ("revenue_year", "margin_year", "revenue_period", "margin_period", "tenure_days")
+    for col in columns if detail else columns[:1]:
         clients[col] = features[col]
-    return clients, rule, tier
+    # Counted here on numbers: from the capacity basis texts it was a value_counts of 740,000
+    # objects (~0.024 s).
+    fallback = np.isnan(features["capacity_position"].to_numpy(dtype=float))
+    fallback &= features["avg_order_value"].notna().to_numpy()
+    return _Tiered(clients, rule, tier, int(np.count_nonzero(fallback)))
 
 
-def _by_tier(clients: pd.DataFrame, tier: np.ndarray) -> pd.DataFrame:
-    """Per tier of ``clients``: counts, shares, sums, mean share and median tenure. ``tier``
-    is each client's index in :data:`TIERS`, grouped on as categorical codes: grouped by the
-    texts, the 740,000 objects were hashed for ~0.05 s."""
+def _by_tier(clients: pd.DataFrame, tier: np.ndarray, detail: bool = True) -> pd.DataFrame:
+    """Per tier of ``clients``: counts, shares, sums, mean share and median tenure (without
+    ``detail``, only the counts, revenue and their shares). ``tier`` is each client's index in
+    :data:`TIERS`, grouped on as categorical codes: grouped by the texts, the 740,000 objects
+    were hashed for ~0.05 s."""
     g = clients.groupby(pd.Categorical.from_codes(tier, TIERS), observed=False)
-    frame = pd.DataFrame(
-        {
-            "clients": g.size(),
-            "revenue_year": g["revenue_year"].sum(),
-            "margin_year": g["margin_year"].sum(),
-            "mean_share": g["share"].mean(),
-            "median_tenure_days": g["tenure_days"].median(),
-        }
-    )
+    columns = {"clients": g.size(), "revenue_year": g["revenue_year"].sum()}
+    if detail:
+        columns["margin_year"] = g["margin_year"].sum()
+        columns["mean_share"] = g["share"].mean()
+        columns["median_tenure_days"] = g["tenure_days"].median()
+    frame = pd.DataFrame(columns)
     frame.index = pd.Index(TIERS, name="tier")  # a tier without clients has 0 and 0.0 sums
     frame["client_share"] = frame["clients"] / max(len(clients), 1)
     total = clients["revenue_year"].sum()
     frame["revenue_share"] = frame["revenue_year"] / total if total > 0 else np.nan
-    return frame[
-        [
-            "clients",
-            "client_share",
-            "revenue_year",
-            "revenue_share",
-            "margin_year",
-            "mean_share",
-            "median_tenure_days",
-        ]
-    ]
+    order = ["clients", "client_share", "revenue_year", "revenue_share"]
+    return frame[[*order, "margin_year", "mean_share", "median_tenure_days"] if detail else order]
 
 
 def _evidence_table(clients: pd.DataFrame, rule: TierRule) -> pd.DataFrame:
@@ -794,16 +799,17 @@ def _evidence_table(clients: pd.DataFrame, rule: TierRule) -> pd.DataFrame:
     return pd.DataFrame(rows)
 
 
-def _notes(ctx: PeriodContext, clients: pd.DataFrame, blocked: int, s: TierSettings) -> list[str]:
+def _notes(
+    ctx: PeriodContext, clients: pd.DataFrame, spend: int, blocked: int, s: TierSettings
+) -> list[str]:
+    """``spend``: clients whose capacity is read from average order value; ``blocked``: clients
+    held back from VIP by its requirements."""
     notes = []
     columns: list[str] = []
     if ctx.has("customers"):
         # The as-of table's columns (contract columns included), without loading its rows.
         columns = list(ctx.view("customers").columns)
     scales = [c for c in s.capacity_scales if c in columns]
-    # Tested once per distinct basis: .str.startswith on every client took ~0.2 s.
-    bases = clients["capacity_basis"].value_counts()
-    spend = int(bases[bases.index.str.startswith("avg order")].sum())
     if not scales:
         notes.append(
             f"No capacity scale column ({', '.join(s.capacity_scales)}) in the customers data: "
