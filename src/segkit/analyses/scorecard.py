@@ -386,24 +386,28 @@ def fit_and_rate(rule: ScoreRule, features: pd.DataFrame) -> pd.DataFrame:
     return _ranked(rule, rule.fit_points(features))
 
 
-def _by_rank(clients: pd.DataFrame, columns: list[str]) -> pd.DataFrame:
-    """``clients``' ``columns``, sorted by rank, then customer id.
+def _by_rank(clients: pd.DataFrame, columns: list[str], rule: ScoreRule) -> pd.DataFrame:
+    """``clients``' ``columns``, sorted by rank, then customer id (``rate`` by ``rule``).
 
     The rows usually come in id order (the features are sorted by id), and then a stable sort
     on the rank alone gives that order without comparing text ids (~0.7 s at 740,000 clients).
     The stable sort is numpy's vectorised sort of the distinct integers rank x n + position,
     the positions read back as the remainders (pandas' stable sort took 0.07 s at 825,000).
     The columns are taken one by one and not consolidated: selecting them and then taking the
-    rows copied them twice (~0.12 s -> ~0.09 s at 740,000 clients). The ids are those of the
-    features, already checked (:func:`client_ids`).
+    rows copied them twice (~0.12 s -> ~0.09 s at 740,000 clients). The grades are those of the
+    sorted scores: gathering the grade texts' references in rank order took 25 ms at 825,000
+    clients, grading the scores again 7 ms. The ids are those of the features, already
+    checked (:func:`client_ids`).
     """
     if not client_ids(clients).is_monotonic_increasing:
         clients = clients.sort_values("customer_id", kind="stable")
     n = len(clients)
     order = np.sort(clients["rank"].to_numpy() * n + np.arange(n)) % n
-    return pd.DataFrame(
-        {c: clients[c].to_numpy()[order] for c in columns}, index=clients.index[order], copy=False
-    )
+    out = {c: clients[c].to_numpy()[order] for c in columns if c != "grade"}
+    if "grade" in columns:
+        score = out["score"] if "score" in out else clients["score"].to_numpy()[order]
+        out["grade"] = rule.grade(pd.Series(score, copy=False)).to_numpy()
+    return pd.DataFrame({c: out[c] for c in columns}, index=clients.index[order], copy=False)
 
 
 def _ranked(rule: ScoreRule, out: pd.DataFrame) -> pd.DataFrame:
@@ -712,6 +716,7 @@ class Scorecard:
                         "grade",
                         *[f"points_{i.name}" for i in settings.indicators],
                     ],
+                    rule,
                 ),
                 formats={
                     "score": "score",
