@@ -13,7 +13,15 @@ import pandas as pd
 import pytest
 from segmentation_data import monthly, run, section, write
 
-from segkit.analyses.abc_xyz import CELLS, abc_cutoffs, coefficient_of_variation
+from segkit.analyses.abc_xyz import (
+    CELLS,
+    AbcXyz,
+    AbcXyzSegmenter,
+    abc_cutoffs,
+    cell_table,
+    coefficient_of_variation,
+    parse_settings,
+)
 from segkit.errors import ConfigError
 
 
@@ -126,6 +134,33 @@ def test_period_without_purchases(tmp_path: Path, monkeypatch: pytest.MonkeyPatc
     s = section(run(folder, "2024-Q1", monkeypatch, ["abc_xyz"]), "abc_xyz")
     assert "No client has a transaction" in s.summary
     assert s.data["clients"].empty
+
+
+def test_cell_codes_and_table() -> None:
+    # predict_codes gives the positions of predict's cells; the cell table grouped by those
+    # codes is the one grouped by the names.
+    rng = np.random.default_rng(5)
+    n = 400
+    cv = rng.uniform(0.0, 2.0, n)
+    cv[:20] = np.nan
+    f = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:03d}" for i in range(n)],
+            "volume": rng.gamma(1.0, 100.0, n) * rng.choice([1, 0, -1], n, p=[0.9, 0.05, 0.05]),
+            "cv": cv,
+            "observed": rng.integers(1, 13, n),
+            "active": rng.integers(0, 13, n),
+        }
+    )
+    seg = AbcXyzSegmenter(parse_settings(AbcXyz.defaults)).fit(f)
+    codes = seg.predict_codes(f)
+    assert np.array(CELLS, dtype=object)[codes].tolist() == seg.predict(f).tolist()
+    clients = pd.concat([f, seg.classify(f)], axis=1)
+    table = cell_table(clients, codes)
+    by_name = clients.groupby("cell")["volume"].agg(["size", "sum"])
+    by_name = by_name.reindex(list(CELLS), fill_value=0)
+    assert table["clients"].tolist() == by_name["size"].tolist()
+    assert table["revenue"].tolist() == by_name["sum"].tolist()
 
 
 def test_cv_from_sums() -> None:

@@ -11,7 +11,7 @@ import pytest
 from segmentation_data import run, section, write
 
 from segkit.analyses.migration import Clients, matrices, moves, transitions
-from segkit.analyses.segmenter import Labelled, client_ids
+from segkit.analyses.segmenter import Labelled, client_ids, keep_labelled, labelled, level_codes
 
 # ABC over one quarter (window_months 3), every client buying the same each month, so XYZ is
 # X throughout (CV 0) and only ABC can move.
@@ -84,6 +84,73 @@ class Threshold:
         )
 
 
+class ThresholdCodes(Threshold):
+    """:class:`Threshold` that also gives its levels' positions (NaN: value missing)."""
+
+    def predict(self, features: pd.DataFrame) -> pd.Series:
+        labels = np.array([*self.levels, np.nan], dtype=object)[self.predict_codes(features)]
+        return pd.Series(labels, index=features.index)
+
+    def predict_codes(self, features: pd.DataFrame) -> np.ndarray:
+        value = features["value"].to_numpy()
+        return np.where(np.isnan(value), -1, np.where(value >= self.cut_, 0, 1))
+
+
+def test_codes_move_as_labels() -> None:
+    # Cut at the median, 4. Unclassed (NaN) before or now is (new) / (gone); an odd label
+    # ("mid", not a level) keeps its text and has no rank. Codes from predict_codes or from the
+    # labels move alike.
+    before = pd.DataFrame({"customer_id": list("abcde"), "value": [1.0, 5, 9, np.nan, 3]})
+    now = pd.DataFrame({"customer_id": list("abcdf"), "value": [np.nan, 3, 9, 7, 2]})
+    value = pd.Series({"a": 1.0, "c": 2.0, "f": 3.0})
+    seg = ThresholdCodes().fit(before)
+    labels = np.asarray(seg.predict(before), dtype=object)
+    labels[4] = "mid"
+    fitted = Labelled(seg, client_ids(before), labels, level_codes(seg, labels))
+    assert fitted.codes.tolist() == [1, 0, 0, -1, -1]
+    by_codes = moves(fitted, now, Clients(value)).frame
+    plain = Threshold().fit(before)
+    fitted = Labelled(plain, fitted.ids, labels, fitted.codes)
+    by_labels = moves(fitted, now.assign(value=now["value"].fillna(-1.0)), Clients(value))
+    assert by_codes.set_index("customer_id")[["from", "to", "move"]].to_dict("index") == {
+        "a": {"from": "lo", "to": "(gone)", "move": "left"},
+        "b": {"from": "hi", "to": "lo", "move": "down"},
+        "c": {"from": "hi", "to": "hi", "move": "same"},
+        "d": {"from": "(new)", "to": "hi", "move": "entered"},
+        "e": {"from": "mid", "to": "(gone)", "move": "left"},
+        "f": {"from": "(new)", "to": "lo", "move": "entered"},
+    }
+    # Threshold labels a's missing value "lo" (-1 < cut): only a differs.
+    assert by_labels.frame.drop(index=0).equals(by_codes.drop(index=0))
+
+
+def test_kept_labels_as_computed() -> None:
+    # keep_labelled with the codes handed over, or found itself, records what labelled would
+    # compute.
+    features = pd.DataFrame({"customer_id": ["a", "b", "c"], "value": [1.0, 5, 9]})
+    seg = ThresholdCodes().fit(features)
+    labels = seg.predict(features)
+
+    class Ctx:
+        def __init__(self) -> None:
+            self.cache: dict[object, object] = {}
+
+        def memo(self, key: object, compute: object) -> object:
+            if key not in self.cache:
+                self.cache[key] = compute()
+            return self.cache[key]
+
+    period = type("P", (), {"start": 1, "end": 2})()
+    kept = []
+    for codes in (None, seg.predict_codes(features)):
+        ctx = Ctx()
+        keep_labelled(ctx, "toy", period, seg, features, labels, codes)
+        kept.append(labelled(ctx, "toy", seg, period))
+    for k in kept:
+        assert k.segmenter is seg and k.ids.equals(client_ids(features))
+        assert k.labels.tolist() == ["lo", "hi", "hi"] and k.codes.tolist() == [1, 0, 0]
+
+
 def test_generic_transitions_with_entries_and_exits() -> None:
     # Before: a 1, b 5, c 9 (median 5: a lo, b hi, c hi). Now: a 6 (hi: up), b 4 (lo: down),
     # d 100 (entered); c gone (left).
@@ -117,9 +184,10 @@ def test_clients_valued_or_not() -> None:
     assert some.drop(columns="value").equals(t.drop(columns="value"))
     # A second segmentation of the same clients reuses the match.
     seg = Threshold().fit(before)
-    labelled = Labelled(seg, client_ids(before), np.asarray(seg.predict(before), dtype=object))
+    labels = np.asarray(seg.predict(before), dtype=object)
+    fitted = Labelled(seg, client_ids(before), labels, level_codes(seg, labels))
     clients = Clients(every)
-    first, again = moves(labelled, now, clients), moves(labelled, now.copy(), clients)
+    first, again = moves(fitted, now, clients), moves(fitted, now.copy(), clients)
     assert again.frame.equals(first.frame)
     # Each frame has its own columns, although the match is shared.
     for c in ("customer_id", "value"):

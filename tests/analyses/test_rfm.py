@@ -11,7 +11,7 @@ import pytest
 from segmentation_data import run, section, write
 
 from segkit.analyses._binning import Reference, mid_percentile, rank_scores, reference
-from segkit.analyses.rfm import RULES, RfmSegmenter, segment_of
+from segkit.analyses.rfm import RULES, SEGMENTS, RfmSegmenter, segment_of, segment_table
 
 
 def test_ties_share_the_score_of_their_lowest_position() -> None:
@@ -90,6 +90,36 @@ def test_scores_and_segments_by_hand() -> None:
         "Hibernating",
         "Hibernating",
     ]
+
+
+def test_segment_codes_and_table() -> None:
+    # predict_codes gives the positions of predict's segments; the segment table grouped by
+    # those codes is the one grouped by the names.
+    rng = np.random.default_rng(3)
+    f = pd.DataFrame(
+        {
+            "customer_id": [f"c{i:03d}" for i in range(300)],
+            "recency_days": rng.integers(0, 400, 300),
+            "frequency": rng.integers(0, 12, 300),
+            "monetary": rng.gamma(2.0, 100.0, 300).round(2),
+        }
+    )
+    seg = RfmSegmenter().fit(f)
+    codes = seg.predict_codes(f)
+    assert np.array(SEGMENTS, dtype=object)[codes].tolist() == seg.predict(f).tolist()
+    clients = pd.concat([f, seg.score(f)], axis=1)
+    by_name = clients.groupby("segment").agg(
+        clients=("customer_id", "size"),
+        revenue=("monetary", "sum"),
+        recency_days=("recency_days", "mean"),
+        frequency=("frequency", "mean"),
+    )
+    by_name = by_name.reindex(list(SEGMENTS)).fillna({"clients": 0, "revenue": 0.0})
+    table = segment_table(clients, codes)
+    assert list(table.index) == list(SEGMENTS)
+    assert table["clients"].tolist() == by_name["clients"].astype(int).tolist()
+    for col in ("revenue", "recency_days", "frequency"):
+        assert table[col].equals(by_name[col].rename_axis("segment")), col
 
 
 def test_only_returns_are_not_scored(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:

@@ -280,16 +280,18 @@ class AbcXyzSegmenter:
         """Volume, CV and observed periods of each client active in the window."""
         s = self.settings
         a = period_activity(ctx, period, s.window_months, s.xyz_grain)
-        out = pd.DataFrame(
+        # The activity's own columns (not copied): read only, and their ids, checked by
+        # client_ids once, are then known to any section that checks them again.
+        return pd.DataFrame(
             {
                 "customer_id": a["customer_id"],
                 "volume": a[s.basis],
                 "cv": coefficient_of_variation(a["gross"], a["gross_sq"], a["observed"]),
                 "observed": a["observed"],
                 "active": a["active"],
-            }
+            },
+            copy=False,
         )
-        return out
 
     def fit(self, features: pd.DataFrame) -> Self:
         self.cutoffs_ = abc_cutoffs(features["volume"].to_numpy(), self.settings.abc_shares)
@@ -297,31 +299,48 @@ class AbcXyzSegmenter:
 
     def classify(self, features: pd.DataFrame) -> pd.DataFrame:
         """``abc``, ``xyz``, ``xyz_reason`` and ``cell`` for each row of ``features``."""
+        return self._classify(features)[0]
+
+    def _classify(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`classify` and each row's cell as its position in :data:`CELLS`."""
+        abc, xyz, new, cv = self._classes(features)
+        cell = 3 * abc + xyz
+        reason = np.where(np.isnan(cv), 0, np.where(new, 1, 2))
+        # Indices into shared label objects: an np.where of texts became one new Python string
+        # per client and column once in the frame.
+        frame = pd.DataFrame(
+            {
+                "abc": _ABC[abc],
+                "xyz": _XYZ[xyz],
+                "xyz_reason": _REASONS[reason],
+                "cell": _CELLS[cell],
+            },
+            index=features.index,
+            copy=False,  # new arrays, not copied into one block
+        )
+        return frame, cell
+
+    def _classes(self, features: pd.DataFrame) -> tuple[np.ndarray, ...]:
+        """Each row's ABC and XYZ class (0-2), whether it is new, and its CV."""
         if self.cutoffs_ is None:
             raise RuntimeError("fit the segmenter before predicting")
         a_min, b_min = self.cutoffs_
         v = features["volume"].to_numpy(dtype=float)
-        # Indices into shared label objects: an np.where of texts became one new Python string
-        # per client and column once in the frame.
         abc = np.where((v > 0) & (v >= a_min), 0, np.where((v > 0) & (v >= b_min), 1, 2))
         cv = features["cv"].to_numpy(dtype=float)
         new = features["observed"].to_numpy() < self.settings.min_periods
         x_cut, y_cut = self.settings.xyz_thresholds
         xyz = np.where(cv <= x_cut, 0, np.where(cv <= y_cut, 1, 2))  # NaN -> Z
-        xyz = np.where(new, 2, xyz)
-        reason = np.where(np.isnan(cv), 0, np.where(new, 1, 2))
-        return pd.DataFrame(
-            {
-                "abc": _ABC[abc],
-                "xyz": _XYZ[xyz],
-                "xyz_reason": _REASONS[reason],
-                "cell": _CELLS[3 * abc + xyz],
-            },
-            index=features.index,
-        )
+        return abc, np.where(new, 2, xyz), new, cv
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         return self.classify(features)["cell"]
+
+    def predict_codes(self, features: pd.DataFrame) -> np.ndarray:
+        """Each row's cell as its position in :data:`CELLS` (see
+        :mod:`segkit.analyses.segmenter`)."""
+        abc, xyz, _, _ = self._classes(features)
+        return 3 * abc + xyz
 
 
 class AbcXyz:
@@ -355,8 +374,8 @@ class AbcXyz:
 
     def run(self, ctx: PeriodContext) -> Section:
         settings = parse_settings(ctx.settings)
-        now = self._classify(ctx, AbcXyzSegmenter(settings), ctx.period)
-        before = self._classify(ctx, AbcXyzSegmenter(settings), ctx.previous)
+        now, now_cells = self._classify(ctx, AbcXyzSegmenter(settings), ctx.period)
+        before, before_cells = self._classify(ctx, AbcXyzSegmenter(settings), ctx.previous)
         unfitted = AbcXyzSegmenter(settings)
         what = "margin" if settings.basis == "margin" else "revenue"
         if now.empty:
@@ -367,8 +386,8 @@ class AbcXyz:
                 f"to the end of {ctx.period}.",
                 data={"segmenter": unfitted, "clients": now},
             )
-        cells = cell_table(now)
-        prev_cells = cell_table(before) if len(before) else None
+        cells = cell_table(now, now_cells)
+        prev_cells = cell_table(before, before_cells) if len(before) else None
 
         def share(table: pd.DataFrame | None, col: str, keys: Sequence[str]) -> float | None:
             return None if table is None else float(table.loc[list(keys), col].sum())
@@ -464,18 +483,27 @@ class AbcXyz:
         )
 
     @staticmethod
-    def _classify(ctx: PeriodContext, seg: AbcXyzSegmenter, period: Period) -> pd.DataFrame:
+    def _classify(
+        ctx: PeriodContext, seg: AbcXyzSegmenter, period: Period
+    ) -> tuple[pd.DataFrame, np.ndarray]:
         """Each client of ``period`` with features and cells, cut-offs learnt on that period
-        (kept for migration and stratification, so ``seg`` must not be fitted again)."""
+        (kept for migration and stratification, so ``seg`` must not be fitted again), and
+        their cells as positions in :data:`CELLS`."""
         f = seg.features(ctx, period)
-        out = pd.concat([f, seg.fit(f).classify(f)], axis=1)
-        keep_labelled(ctx, AbcXyz.name, period, seg, f, out["cell"])
-        return out
+        classes, cell = seg.fit(f)._classify(f)
+        out = pd.concat([f, classes], axis=1)
+        keep_labelled(ctx, AbcXyz.name, period, seg, f, out["cell"], cell)
+        return out, cell
 
 
-def cell_table(clients: pd.DataFrame) -> pd.DataFrame:
-    """Per cell (index, all nine): clients, shares of clients and volume, and the playbook."""
-    g = clients.groupby("cell")["volume"].agg(["size", "sum"]).reindex(list(CELLS), fill_value=0)
+def cell_table(clients: pd.DataFrame, cells: np.ndarray) -> pd.DataFrame:
+    """Per cell (index, all nine): clients, shares of clients and volume, and the playbook.
+
+    ``cells`` are the clients' cells as positions in :data:`CELLS`: grouped by them as
+    categories, not by hashing the cell names again."""
+    by_cell = pd.Categorical.from_codes(cells, categories=pd.Index(CELLS))
+    g = clients["volume"].groupby(by_cell, observed=False).agg(["size", "sum"])
+    g.index = pd.Index(CELLS)
     total = clients["volume"].sum()
     out = pd.DataFrame(
         {

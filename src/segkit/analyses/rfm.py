@@ -74,16 +74,24 @@ RULES: Mapping[str, tuple[range, range, str]] = {
 SEGMENTS = tuple(RULES)
 
 
-def segment_of(r: np.ndarray, fm: np.ndarray) -> np.ndarray:
-    """The segment name of each (R, FM) score pair (scores 1-5).
+def segment_codes(r: np.ndarray, fm: np.ndarray) -> np.ndarray:
+    """The position in :data:`SEGMENTS` of each (R, FM) score pair's segment (scores 1-5).
 
     Looked up in a table of the 5 x 5 pairs, instead of an ``isin`` per rule over every client.
     """
-    names = np.array(["", *RULES], dtype=object)
-    table = np.zeros((6, 6), dtype=np.intp)
-    for i, (rs, fms, _) in enumerate(RULES.values(), start=1):
+    table = np.full((6, 6), -1, dtype=np.int8)
+    for i, (rs, fms, _) in enumerate(RULES.values()):
         table[np.ix_(list(rs), list(fms))] = i
-    return names[table[np.asarray(r), np.asarray(fm)]]
+    return table[np.asarray(r), np.asarray(fm)]
+
+
+def segment_of(r: np.ndarray, fm: np.ndarray) -> np.ndarray:
+    """The segment name of each (R, FM) score pair (scores 1-5)."""
+    return _SEGMENTS[segment_codes(r, fm)]
+
+
+#: The segment names as objects to index per client (-1, no segment: "").
+_SEGMENTS = np.array([*SEGMENTS, ""], dtype=object)
 
 
 class RfmSegmenter:
@@ -99,13 +107,16 @@ class RfmSegmenter:
     def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
         """Recency (days), frequency (orders in the year), monetary (net in the year)."""
         f = client_features(ctx, period)
+        # The client features' own columns (not copied): read only, and their ids, checked by
+        # client_ids once, are then known to any section that checks them again.
         return pd.DataFrame(
             {
                 "customer_id": f["customer_id"],
                 "recency_days": f["recency_days"],
                 "frequency": f["orders_year"],
                 "monetary": f["margin_year" if self.basis == "margin" else "revenue_year"],
-            }
+            },
+            copy=False,
         )
 
     def fit(self, features: pd.DataFrame) -> Self:
@@ -121,20 +132,36 @@ class RfmSegmenter:
 
     def score(self, features: pd.DataFrame) -> pd.DataFrame:
         """Scores ``r``, ``f``, ``m``, ``fm`` (1-5) and ``segment`` for each row."""
+        return self._score(features)[0]
+
+    def _score(self, features: pd.DataFrame) -> tuple[pd.DataFrame, np.ndarray]:
+        """:meth:`score` and each row's :func:`segment_codes`."""
+        r, f, m, fm = self._scores(features)
+        codes = segment_codes(r, fm)
+        frame = pd.DataFrame(
+            {"r": r, "f": f, "m": m, "fm": fm, "segment": _SEGMENTS[codes]},
+            index=features.index,
+            copy=False,  # new arrays, not copied into one block
+        )
+        return frame, codes
+
+    def _scores(self, features: pd.DataFrame) -> tuple[np.ndarray, ...]:
         if self.reference_ is None:
             raise RuntimeError("fit the segmenter before predicting")
         ref = self.reference_
         r = rank_scores(ref["r"], -features["recency_days"].to_numpy(dtype=float))
         f = rank_scores(ref["f"], features["frequency"])
         m = rank_scores(ref["m"], features["monetary"])
-        fm = (f + m + 1) // 2
-        return pd.DataFrame(
-            {"r": r, "f": f, "m": m, "fm": fm, "segment": segment_of(r, fm)},
-            index=features.index,
-        )
+        return r, f, m, (f + m + 1) // 2
 
     def predict(self, features: pd.DataFrame) -> pd.Series:
         return self.score(features)["segment"]
+
+    def predict_codes(self, features: pd.DataFrame) -> np.ndarray:
+        """Each row's segment as its position in :data:`SEGMENTS` (see
+        :mod:`segkit.analyses.segmenter`)."""
+        r, _, _, fm = self._scores(features)
+        return segment_codes(r, fm)
 
 
 class Rfm:
@@ -162,8 +189,8 @@ class Rfm:
         basis = ctx.settings["basis"]
         if basis not in ("revenue", "margin"):
             raise ConfigError(f"analyses.rfm.basis must be revenue or margin, got {basis!r}")
-        now = _scored(ctx, RfmSegmenter(basis), ctx.period)
-        before = _scored(ctx, RfmSegmenter(basis), ctx.previous)
+        now, now_codes = _scored(ctx, RfmSegmenter(basis), ctx.period)
+        before, before_codes = _scored(ctx, RfmSegmenter(basis), ctx.previous)
         notes = []
         returns_only = returns_only_clients(ctx)
         if returns_only:
@@ -179,8 +206,8 @@ class Rfm:
                 notes=notes,
                 data=data,
             )
-        table = segment_table(now)
-        prev = segment_table(before) if len(before) else None
+        table = segment_table(now, now_codes)
+        prev = segment_table(before, before_codes) if len(before) else None
 
         def share(t: pd.DataFrame | None, names: list[str]) -> float | None:
             return None if t is None else float(t.loc[names, "client_share"].sum())
@@ -249,24 +276,32 @@ class Rfm:
         )
 
 
-def _scored(ctx: PeriodContext, seg: RfmSegmenter, period: Period) -> pd.DataFrame:
+def _scored(
+    ctx: PeriodContext, seg: RfmSegmenter, period: Period
+) -> tuple[pd.DataFrame, np.ndarray]:
     """Each client of ``period`` scored with cut-offs learnt on that period (kept for migration
-    and stratification, so ``seg`` must not be fitted again)."""
+    and stratification, so ``seg`` must not be fitted again), and their segment codes."""
     f = seg.features(ctx, period)
-    out = pd.concat([f, seg.fit(f).score(f)], axis=1)
-    keep_labelled(ctx, Rfm.name, period, seg, f, out["segment"])
-    return out
+    scores, codes = seg.fit(f)._score(f)
+    out = pd.concat([f, scores], axis=1)
+    keep_labelled(ctx, Rfm.name, period, seg, f, out["segment"], codes)
+    return out, codes
 
 
-def segment_table(clients: pd.DataFrame) -> pd.DataFrame:
-    """Per segment (index, best first): size, value, mean recency and frequency, rule, action."""
-    g = clients.groupby("segment").agg(
+def segment_table(clients: pd.DataFrame, codes: np.ndarray) -> pd.DataFrame:
+    """Per segment (index, best first): size, value, mean recency and frequency, rule, action.
+
+    ``codes`` are the clients' :func:`segment_codes`: grouped by them as categories, not by
+    hashing the segment names again."""
+    g = clients.groupby(
+        pd.Categorical.from_codes(codes, categories=pd.Index(SEGMENTS)), observed=False
+    ).agg(
         clients=("customer_id", "size"),
         revenue=("monetary", "sum"),
         recency_days=("recency_days", "mean"),
         frequency=("frequency", "mean"),
     )
-    g = g.reindex(list(SEGMENTS)).fillna({"clients": 0, "revenue": 0.0})
+    g.index = pd.Index(SEGMENTS)
     total = clients["monetary"].sum()
     g["clients"] = g["clients"].astype(int)
     g["client_share"] = g["clients"] / len(clients)
