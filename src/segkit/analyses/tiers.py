@@ -88,6 +88,15 @@ def rated_rows(features: pd.DataFrame, period: Period, months: int) -> np.ndarra
     return np.flatnonzero((last >= since).to_numpy())
 
 
+def _take(column: pd.Series, rows: np.ndarray) -> Any:
+    """The values of ``column`` at the positions ``rows``, of its dtype. A numpy column is
+    indexed as an ndarray: the NumpyExtensionArray of ``column.array.take`` is scanned again
+    when made a Series (~0.015 s for 740,000 text ids)."""
+    if isinstance(column.dtype, np.dtype):
+        return column.to_numpy()[rows]
+    return column.array.take(rows)
+
+
 class RatedClients:
     """The rated clients of one period (:func:`rated_rows`): each column of the features is
     taken at their rows once, on first use, and shared by the frames of :meth:`frame`.
@@ -110,7 +119,7 @@ class RatedClients:
         names = [c for c in self.features.columns if wanted is None or c in wanted]
         for name in names:
             if name not in self._taken:
-                taken = self.features[name].array.take(self.rows)
+                taken = _take(self.features[name], self.rows)
                 self._taken[name] = pd.Series(taken, self.index, name=name, copy=False)
         return pd.DataFrame({c: self._taken[c] for c in names}, self.index, copy=False)
 
@@ -698,9 +707,11 @@ class Tiers:
                     caption="Evidence families: coverage and cut-offs (1 point / 2 points)",
                 ),
                 "vip": Table(
-                    clients.loc[
-                        tier == TIERS.index("vip"), ["customer_id", "revenue_year", "reasons"]
-                    ].sort_values("revenue_year", ascending=False),
+                    _taken(
+                        clients,
+                        np.flatnonzero(tier == TIERS.index("vip")),
+                        ["customer_id", "revenue_year", "reasons"],
+                    ).sort_values("revenue_year", ascending=False),
                     formats={"revenue_year": "money"},
                     caption="VIP clients and why",
                 ),
@@ -751,6 +762,14 @@ def _tier_clients(
     fallback = np.isnan(features["capacity_position"].to_numpy(dtype=float))
     fallback &= features["avg_order_value"].notna().to_numpy()
     return _Tiered(clients, rule, tier, int(np.count_nonzero(fallback)))
+
+
+def _taken(frame: pd.DataFrame, rows: np.ndarray, columns: list[str]) -> pd.DataFrame:
+    """``frame.loc`` of the positions ``rows`` and ``columns``, each column taken on its own:
+    ``.loc`` with a boolean mask took ~0.037 s for the VIPs of 740,000 clients, this ~0.007."""
+    return pd.DataFrame(
+        {c: _take(frame[c], rows) for c in columns}, index=frame.index[rows], copy=False
+    )
 
 
 def _by_tier(clients: pd.DataFrame, tier: np.ndarray, detail: bool = True) -> pd.DataFrame:
