@@ -6,7 +6,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
-from segkit.analyses.segmenter import match_ids, positions
+from segkit.analyses.segmenter import match_ids, positions, with_results
 
 
 def _ids(rng: np.random.Generator, n: int, sort: bool) -> pd.Index:
@@ -39,3 +39,12 @@ def test_match_ids_outer_is_the_sorted_union() -> None:
     joined, (at_a, at_b) = match_ids(a, b)
     assert joined.tolist() == ["a", "b", "c", "d"]
     assert at_a.tolist() == [1, -1, 2, 0] and at_b.tolist() == [-1, 0, 1, -1]
+
+
+def test_with_results_owns_the_features_columns() -> None:
+    features = pd.DataFrame({"customer_id": ["a", "b"], "x": [1.0, 2.0]}, index=[3, 5])
+    results = pd.DataFrame({"label": np.array(["hi", "lo"], dtype=object)}, index=[3, 5])
+    out = with_results(features, results)
+    assert out.equals(pd.concat([features, results], axis=1))
+    for c in features.columns:
+        assert not np.shares_memory(out[c].to_numpy(), features[c].to_numpy())

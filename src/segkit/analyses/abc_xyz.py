@@ -39,7 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import keep_labelled, positions
+from segkit.analyses.segmenter import keep_labelled, positions, with_results
 from segkit.data.engine import exact_sum, money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -491,7 +491,7 @@ class AbcXyz:
         their cells as positions in :data:`CELLS`."""
         f = seg.features(ctx, period)
         classes, cell = seg.fit(f)._classify(f)
-        out = pd.concat([f, classes], axis=1)
+        out = with_results(f, classes)
         keep_labelled(ctx, AbcXyz.name, period, seg, f, out["cell"], cell)
         return out, cell
 

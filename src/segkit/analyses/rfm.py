@@ -26,7 +26,7 @@ from matplotlib.figure import Figure
 
 from segkit.analyses._binning import Reference, rank_scores
 from segkit.analyses.features import client_features, returns_only_clients
-from segkit.analyses.segmenter import keep_labelled
+from segkit.analyses.segmenter import keep_labelled, with_results
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
 from segkit.engine.hookspecs import hookimpl
@@ -283,7 +283,7 @@ def _scored(
     and stratification, so ``seg`` must not be fitted again), and their segment codes."""
     f = seg.features(ctx, period)
     scores, codes = seg.fit(f)._score(f)
-    out = pd.concat([f, scores], axis=1)
+    out = with_results(f, scores)
     keep_labelled(ctx, Rfm.name, period, seg, f, out["segment"], codes)
     return out, codes
 

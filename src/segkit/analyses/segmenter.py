@@ -134,6 +134,15 @@ def predict_codes(
     return level_codes(segmenter, labels), labels
 
 
+def with_results(features: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
+    """``features`` and the new columns of ``results`` (same index), as an analysis' own frame
+    of its clients: the features' columns copied (they may be the cached features' arrays,
+    which its ``data["clients"]`` must not share), ``results``' taken as they are. Not
+    consolidated: ``pd.concat`` copied both into blocks (~10-30 ms per 825,000 clients)."""
+    columns = {c: features[c].copy() for c in features.columns}
+    return pd.DataFrame({**columns, **{c: results[c] for c in results.columns}}, copy=False)
+
+
 def client_ids(frame: pd.DataFrame) -> pd.Index:
     """The ``customer_id`` column of ``frame`` as an index; an error if an id repeats.
 
