@@ -138,6 +138,14 @@ def test_only_returns_are_not_scored(tmp_path: Path, monkeypatch: pytest.MonkeyP
     assert any("1 client(s) with only returns" in n for n in s.notes)
     # Previous period (2024-Q3): A (2023-12-01) and B had bought before 2024-10-01: 2 scored.
     assert [m.previous for m in s.metrics if m.key == "clients"] == [2]
+    # The grid counts each client in its (R, FM) cell: R 5 to 1 down, FM 1 to 5 across.
+    grid = s.tables["grid"].frame.set_index("R")
+    assert grid.index.tolist() == [5, 4, 3, 2, 1]
+    assert grid.columns.tolist() == [f"FM {c}" for c in range(1, 6)]
+    cells = clients.groupby(["r", "fm"]).size()
+    assert {(r, int(c[3:])): n for r, row in grid.iterrows() for c, n in row.items() if n} == (
+        cells.to_dict()
+    )
 
 
 def test_period_with_no_purchase_still_scores_history(

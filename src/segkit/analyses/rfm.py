@@ -239,13 +239,13 @@ class Rfm:
             f"{int(table.loc[risk, 'clients'].sum()):,} valuable clients at risk; "
             f"the largest {basis} comes from {top}."
         )
-        grid = (
-            now.pivot_table(index="r", columns="fm", values="customer_id", aggfunc="size")
-            .reindex(index=range(5, 0, -1), columns=range(1, 6), fill_value=0)
-            .fillna(0)
-            .astype(int)
+        # Counted on the (R, FM) pairs as integers: a pivot table grouped the rows first.
+        pairs = np.bincount(now["r"].to_numpy() * 6 + now["fm"].to_numpy(), minlength=36)
+        grid = pd.DataFrame(
+            pairs.reshape(6, 6)[5:0:-1, 1:6].astype(int),
+            index=pd.RangeIndex(5, 0, -1, name="r"),
+            columns=[f"FM {c}" for c in range(1, 6)],
         )
-        grid.columns = [f"FM {c}" for c in grid.columns]
         return Section(
             self.name,
             self.title,
