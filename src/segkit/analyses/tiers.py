@@ -412,8 +412,9 @@ class TierRule:
         if features.empty:
             raise SegkitError("no rated client to learn the tier cut-offs from")
         s = self.settings
-        self.volume_cuts_ = _quantiles(features["revenue_year"], s.volume_cuts)
-        spend = features["avg_order_value"].dropna()
+        self.volume_cuts_ = _quantiles(features["revenue_year"].to_numpy(float), s.volume_cuts)
+        spend = features["avg_order_value"].to_numpy(float)
+        spend = spend[~np.isnan(spend)]  # dropna() also took the index (~0.003 s)
         # Without any order value (no purchase in the year) the fallback can never apply.
         self.spend_cuts_ = _quantiles(spend, s.spend_cuts) if len(spend) else (np.inf, np.inf)
         return self
@@ -581,8 +582,8 @@ def _satisfaction(f: pd.DataFrame) -> tuple[pd.Series, pd.Series]:
     return f.get("nps_last", missing), f.get("csat_mean", missing)
 
 
-def _quantiles(values: pd.Series, qs: tuple[float, float]) -> tuple[float, float]:
-    v = np.quantile(values.to_numpy(dtype=float), qs)
+def _quantiles(values: np.ndarray, qs: tuple[float, float]) -> tuple[float, float]:
+    v = np.quantile(values, qs)
     return float(v[0]), float(v[1])
 
 
@@ -778,13 +779,14 @@ def _by_tier(clients: pd.DataFrame, tier: np.ndarray, detail: bool = True) -> pd
     :data:`TIERS`, grouped on as categorical codes: grouped by the texts, the 740,000 objects
     were hashed for ~0.05 s."""
     g = clients.groupby(pd.Categorical.from_codes(tier, TIERS), observed=False)
-    columns = {"clients": g.size(), "revenue_year": g["revenue_year"].sum()}
+    columns = {"revenue_year": g["revenue_year"].sum()}
     if detail:
         columns["margin_year"] = g["margin_year"].sum()
         columns["mean_share"] = g["share"].mean()
         columns["median_tenure_days"] = g["tenure_days"].median()
     frame = pd.DataFrame(columns)
     frame.index = pd.Index(TIERS, name="tier")  # a tier without clients has 0 and 0.0 sums
+    frame["clients"] = np.bincount(tier, minlength=len(TIERS))  # g.size() took ~0.005 s
     frame["client_share"] = frame["clients"] / max(len(clients), 1)
     total = clients["revenue_year"].sum()
     frame["revenue_share"] = frame["revenue_year"] / total if total > 0 else np.nan
