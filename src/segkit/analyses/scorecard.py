@@ -241,7 +241,11 @@ class ScoreRule:
     def features(self, ctx: PeriodContext, period: Period) -> pd.DataFrame:
         """Rated clients' features as of ``period.end``, with ``capacity`` added."""
         s = self.settings
-        frame, capacity, _ = rated_with_capacity(ctx, period, s.window_months, s.scales)
+        # Only the columns read: taking all ~26 of 740,000 rated clients cost ~0.1 s a period.
+        reads = dict.fromkeys(["customer_id", "revenue_year", *self.sub_indicators])
+        frame, capacity, _ = rated_with_capacity(
+            ctx, period, s.window_months, s.scales, columns=reads
+        )
         frame = with_columns(frame, capacity=capacity)
         unknown = [
             f
