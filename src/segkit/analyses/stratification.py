@@ -233,8 +233,7 @@ def _labels(
     this = labelled(ctx, name, seg, ctx.period)
     dtype = pd.CategoricalDtype(list(seg.levels))
     # Level codes moved rather than label texts, which were hashed again per row of clients.
-    levels = pd.Categorical(this.labels, dtype=dtype).codes
-    code = np.append(levels, -1)[positions(ids, this.ids)]  # -1: unclassed
+    code = np.append(this.codes, -1)[positions(ids, this.ids)]  # -1: unclassed
     return pd.Series(pd.Categorical.from_codes(code, dtype=dtype), index=clients.index)
 
 
