@@ -11,7 +11,7 @@ import pytest
 from segmentation_data import run, section, write
 
 from segkit.analyses._binning import Reference, mid_percentile, rank_scores, reference
-from segkit.analyses.rfm import RULES, SEGMENTS, RfmSegmenter, segment_of, segment_table
+from segkit.analyses.rfm import RULES, SEGMENTS, RfmSegmenter, segment_codes, segment_table
 
 
 def test_ties_share_the_score_of_their_lowest_position() -> None:
@@ -53,7 +53,8 @@ def test_segment_rules_partition_the_grid() -> None:
     for r, fm in itertools.product(range(1, 6), repeat=2):
         hits = [n for n, (rs, fms, _) in RULES.items() if r in rs and fm in fms]
         assert len(hits) == 1, (r, fm, hits)
-    assert segment_of(np.array([5, 1, 3]), np.array([5, 5, 3])).tolist() == [
+    codes = segment_codes(np.array([5, 1, 3]), np.array([5, 5, 3]))
+    assert [SEGMENTS[c] for c in codes] == [
         "Champions",
         "Can't lose them",
         "Need attention",

@@ -85,11 +85,6 @@ def segment_codes(r: np.ndarray, fm: np.ndarray) -> np.ndarray:
     return table[np.asarray(r), np.asarray(fm)]
 
 
-def segment_of(r: np.ndarray, fm: np.ndarray) -> np.ndarray:
-    """The segment name of each (R, FM) score pair (scores 1-5)."""
-    return _SEGMENTS[segment_codes(r, fm)]
-
-
 #: The segment names as objects to index per client (-1, no segment: "").
 _SEGMENTS = np.array([*SEGMENTS, ""], dtype=object)
 

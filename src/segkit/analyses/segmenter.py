@@ -25,7 +25,7 @@ from __future__ import annotations
 import copy
 import weakref
 from dataclasses import dataclass
-from typing import Literal, Protocol, Self, runtime_checkable
+from typing import Any, Literal, Protocol, Self, runtime_checkable
 
 import numpy as np
 import pandas as pd
@@ -132,6 +132,15 @@ def predict_codes(
         return np.asarray(by_codes(features)), None
     labels = _labels(segmenter.predict(features))
     return level_codes(segmenter, labels), labels
+
+
+def column_values(column: pd.Series) -> Any:
+    """The column's array without a copy: NumPy's, or pandas' extension array (to index with
+    positions or a mask). A ``NumpyExtensionArray`` (``.array`` of a NumPy column) made into a
+    frame or a Series is scanned again: every text checked for NaN, ~0.2 s at 1 M clients."""
+    if isinstance(column.dtype, np.dtype):
+        return column.to_numpy()
+    return column.array
 
 
 def with_results(features: pd.DataFrame, results: pd.DataFrame) -> pd.DataFrame:
