@@ -17,6 +17,7 @@ import math
 from datetime import datetime
 from pathlib import Path
 
+import numpy as np
 import pandas as pd
 import pytest
 
@@ -134,3 +135,90 @@ def test_clients_with_only_returns_are_counted(tmp_path: Path) -> None:
     assert returns_only_clients(ctx) == 1
     assert returns_only_clients(ctx, parse_period("2024-Q3")) == 1
     assert returns_only_clients(ctx, parse_period("2024-Q1")) == 0  # before V's return
+
+
+# Orders whose lines straddle the windows' edges, as of 2024-Q4 (year from 2024-01-01, period
+# from 2024-10-01). U's u1 has lines on both sides of the period's start, u2 on both sides of
+# the year's start, u3 a purchase line and a return line (the return is no purchase), and two
+# lines of u4 share one time. T buys twice on 2024-11-03 without an order id (one purchase:
+# the day) and once with an order id that day (another).
+STRADDLING = """customer_id,date,amount,order_id
+U,2023-12-31 10:00,10,u2
+U,2024-01-02 10:00,10,u2
+U,2024-09-30 10:00,10,u1
+U,2024-10-02 10:00,10,u1
+U,2024-10-03 10:00,-5,u3
+U,2024-10-04 10:00,10,u3
+U,2024-10-05 10:00,10,u4
+U,2024-10-05 10:00,12,u4
+T,2024-11-03 09:00,10,
+T,2024-11-03 17:00,10,
+T,2024-11-03 12:00,10,t1
+"""
+
+
+def test_orders_are_counted_in_every_window_they_have_a_line_in(tmp_path: Path) -> None:
+    folder = tmp_path / "data"
+    folder.mkdir()
+    (folder / "transactions.csv").write_text(STRADDLING)
+    dataset = open_data(folder)
+    f = client_features(PeriodContext(dataset, parse_period("2024-Q4"), {})).set_index(
+        "customer_id"
+    )
+    # U: u1..u4 in all; u1, u2, u3, u4 in the year; u1, u3, u4 in the period.
+    assert tuple(f.loc["U", ["orders_total", "orders_year", "orders_period"]]) == (4, 4, 3)
+    assert tuple(f.loc["T", ["orders_total", "orders_year", "orders_period"]]) == (2, 2, 2)
+    # As of 2024-Q3 (end 2024-10-01): u1's 2024-10-02 line is not known; u1 and u2 in the year.
+    q3 = client_features(PeriodContext(dataset, parse_period("2024-Q3"), {}))
+    u = q3.set_index("customer_id").loc["U"]
+    assert (u["orders_total"], u["orders_year"], u["orders_period"]) == (2, 2, 1)
+
+
+def test_order_counts_match_distinct_orders_of_random_data(tmp_path: Path) -> None:
+    # Orders of 1-3 lines, each line on one of a few days around the windows' edges, some
+    # without an order id, some returns; counted here by distinct keys per window.
+    rng = np.random.default_rng(7)
+    days = pd.to_datetime(
+        [
+            "2023-12-31",
+            "2024-01-01",
+            "2024-06-30",
+            "2024-07-01",
+            "2024-09-30",
+            "2024-10-01",
+            "2024-12-31",
+            "2025-01-01",
+        ]
+    )
+    rows = []
+    for order in range(400):
+        client = f"C{rng.integers(12)}"
+        order_id = "" if rng.random() < 0.25 else f"o{order % 150}"  # ids shared by clients
+        for _ in range(rng.integers(1, 4)):
+            amount = -5 if rng.random() < 0.15 else 10
+            when = days[rng.integers(len(days))] + pd.Timedelta(hours=int(rng.integers(24)))
+            rows.append((client, when, amount, order_id, f"p{len(rows)}"))
+    tx = pd.DataFrame(rows, columns=["customer_id", "date", "amount", "order_id", "product"])
+    folder = tmp_path / "data"
+    folder.mkdir()
+    tx.to_csv(folder / "transactions.csv", index=False)
+    dataset = open_data(folder)
+    bought = tx[tx["amount"] > 0].assign(
+        key=lambda t: t["order_id"].where(t["order_id"] != "", t["date"].dt.strftime("%Y-%m-%d"))
+    )
+    for name in ("2024-Q3", "2024-Q4", "2024-12"):
+        period = parse_period(name)
+        f = client_features(PeriodContext(dataset, period, {})).set_index("customer_id")
+        end = pd.Timestamp(period.end)
+        for column, start in (
+            ("orders_total", pd.Timestamp.min),
+            ("orders_year", end - pd.DateOffset(years=1)),
+            ("orders_period", pd.Timestamp(period.start)),
+        ):
+            window = bought[(bought["date"] >= start) & (bought["date"] < end)]
+            expected = window.groupby("customer_id")["key"].nunique()
+            got = f[column]
+            assert got[got > 0].sort_index().to_dict() == expected.sort_index().to_dict(), (
+                name,
+                column,
+            )

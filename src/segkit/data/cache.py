@@ -3,9 +3,9 @@
 Rendering many periods of the same data would load and validate the same files in every
 notebook kernel; instead the first load writes the typed tables to
 ``<cache_dir>/<key>.duckdb`` and later loads attach that file read-only (DuckDB reads only what
-a query touches). The key covers the data files' bytes, the config file and segkit's version,
-so any change to them makes a new entry; older entries are removed when a new one is written,
-and so are temporary files an interrupted write left more than an hour ago.
+a query touches). The key covers the data files' bytes, the config file, segkit's version and
+the tables' layout, so any change to them makes a new entry; older entries are removed when a
+new one is written, and so are temporary files an interrupted write left more than an hour ago.
 """
 
 from __future__ import annotations
@@ -23,10 +23,13 @@ import duckdb
 from segkit import __version__
 
 _META = "_segkit_meta"
+#: The loaded tables' layout; raised when it changes (a derived column added), so that entries
+#: written by an earlier layout of the same version are not read.
+_LAYOUT = 2
 
 
 def cache_key(fingerprint: str) -> str:
-    return hashlib.sha256(f"{fingerprint}:{__version__}".encode()).hexdigest()[:24]
+    return hashlib.sha256(f"{fingerprint}:{__version__}:{_LAYOUT}".encode()).hexdigest()[:24]
 
 
 def attach(

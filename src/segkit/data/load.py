@@ -387,4 +387,25 @@ def _final_columns(spec: Table, columns: list[str]) -> tuple[list[str], tuple[st
             select.append('"margin"')
     missing = [c for c in spec.columns if c.name not in provided]
     select += [f'CAST(NULL AS {SQL_TYPES[c.kind]}) AS "{c.name}"' for c in missing]
+    if spec.name == "transactions":
+        select.append(_order_prev("order_id" in columns))
     return select, tuple(provided)
+
+
+#: Of a purchase row (amount > 0) of the transactions: the date of the previous purchase row
+#: of the same purchase (order id, else day; ties in date in any order), empty for its first.
+#: A purchase then has a row in a window ``[start, end)`` exactly when one of its rows there
+#: has no previous row or one before ``start``, so purchases are counted per window by a
+#: filtered count, with no aggregation per order (~0.7 s a period at 10 M rows, for ~2 s more
+#: loading). Not a contract column: :meth:`Dataset.columns` does not list it.
+ORDER_PREV = "_order_prev"
+
+
+def _order_prev(has_order_id: bool) -> str:
+    """The SELECT item of :data:`ORDER_PREV` (rows without an order id are grouped by day)."""
+    day = "CAST(date AS DATE)"
+    key = f"coalesce(order_id, CAST({day} AS VARCHAR))" if has_order_id else day
+    return (
+        f"CASE WHEN amount > 0 THEN lag(date) OVER "
+        f"(PARTITION BY customer_id, amount > 0, {key} ORDER BY date) END AS {ORDER_PREV}"
+    )
