@@ -101,3 +101,15 @@ def test_spark_results_share_repeated_texts_too() -> None:
     assert out.loc[0, "region"] is out.loc[14, "region"]  # built apart, now one object
     assert out.loc[15, "region"] is None
     assert out["customer_id"].tolist() == frame["customer_id"].tolist()  # all distinct: as is
+
+
+def test_distinct_texts_are_kept_as_they_are(con: duckdb.DuckDBPyConnection) -> None:
+    # Ids are all distinct in the first 1,000 rows, so they are not hashed; a region repeats
+    # from the start, so it is shared. Values as df() gives them either way.
+    query = (
+        "SELECT 'c' || i AS customer_id, CASE WHEN i % 2 = 0 THEN 'north' END AS region"
+        " FROM range(3000) t(i)"
+    )
+    frame = duckdb_frame(con.sql(query), con)
+    pd.testing.assert_frame_equal(frame, con.sql(query).df())
+    assert len({id(v) for v in frame["region"]}) == 2  # 'north' and None
