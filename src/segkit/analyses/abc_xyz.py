@@ -39,7 +39,7 @@ import pandas as pd
 from matplotlib.figure import Figure
 
 from segkit.analyses.features import client_features
-from segkit.analyses.segmenter import keep_labelled, positions, with_results
+from segkit.analyses.segmenter import client_ids, keep_labelled, positions, with_results
 from segkit.data.engine import exact_sum, money_sum
 from segkit.engine.analysis import Metric, Section, Table
 from segkit.engine.context import PeriodContext
@@ -186,7 +186,8 @@ def period_activity(
     One row per client with a row in the window, sorted by ``customer_id``: ``revenue`` and
     ``margin`` (net, returns netted in; margin is revenue when the data has none), ``observed``
     periods, ``active`` periods (with a purchase), ``gross`` (sum of per-period purchases) and
-    ``gross_sq`` (sum of their squares).
+    ``gross_sq`` (sum of their squares), and ``features_row``: the client's row in
+    :func:`client_features` of the period (-1 for a client who never bought).
     """
     key = ("abc_xyz.activity", period, window_months, grain)
     return ctx.memo(key, lambda: _activity(ctx, period, window_months, grain))
@@ -219,11 +220,12 @@ def _activity(ctx: PeriodContext, period: Period, window_months: int, grain: str
     out = ctx.execute(c.mutate(margin=c.margin.fill_null(c.revenue)).order_by("customer_id"))
     # Observed: the periods from the first purchase's on; none for a client who never bought.
     f = client_features(ctx, period)
-    at = positions(pd.Index(out["customer_id"]), pd.Index(f["customer_id"]))
+    at = positions(client_ids(out), client_ids(f))
     first = np.append(f["first_purchase"].to_numpy(dtype="datetime64[M]"), np.datetime64("NaT"))
     months = (first[at] - np.datetime64(start, "M")).astype(np.int64)
     bucket = np.where(np.isnat(first[at]), n, np.clip(months // step, 0, n))
     out["observed"] = (n - bucket).astype(np.int32)
+    out["features_row"] = at
     return out
 
 
