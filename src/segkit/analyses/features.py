@@ -87,6 +87,10 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
         if ctx.has("customers")
         else None
     )
+    # Each client's row in the frame of the latest period (its rows are the clients of any
+    # earlier period too) and, once matched, that client's row in `customers`.
+    latest_row = np.cumsum(wide["first_purchase__0"].notna().to_numpy()) - 1
+    in_customers: np.ndarray | None = None
     out = []
     for i, p in enumerate(periods):
         suffix = f"__{i}"
@@ -100,8 +104,22 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
         for name in wide.columns:
             if name == "customer_id" or name.endswith(suffix):
                 columns[name.removesuffix(suffix)] = _engine_type(column_values(wide[name])[rows])
-        ids = pd.Index(columns["customer_id"])
-        attributes = _attributes(ctx, p, ids, customers, latest)
+        if customers is None:
+            attributes = pd.DataFrame(index=range(len(columns["customer_id"])))
+        elif in_customers is None:
+            in_customers = positions(
+                pd.Index(columns["customer_id"]), pd.Index(customers["customer_id"])
+            )
+            attributes = _attributes(customers, in_customers)
+        else:
+            # As of an earlier end: the same clients' rows among the customers known then,
+            # renumbered without another match of the ids.
+            kept = ctx.dataset.as_of_kept("customers", customers, p.end)
+            row = np.arange(len(customers)) if kept is None else np.cumsum(kept) - 1
+            if kept is not None:
+                row[~kept] = -1
+            then = np.append(row, -1)[in_customers[latest_row[np.flatnonzero(has)]]]
+            attributes = _attributes(ctx.dataset.as_of_frame("customers", customers, p.end), then)
         # The customers' columns go before the surveys', as the engine used to join them.
         at = list(columns).index("yoy_growth") + 1
         names = [*list(columns)[:at], *attributes.columns, *list(columns)[at:]]
@@ -212,21 +230,13 @@ def _first_since(prev: ir.TimestampColumn, start: date) -> ir.BooleanColumn:
     return prev.isnull() | (prev < ibis.timestamp(start))
 
 
-def _attributes(
-    ctx: PeriodContext, p: Period, ids: pd.Index, customers: pd.DataFrame | None, latest: date
-) -> pd.DataFrame:
-    """The customers table's columns (as of ``p``'s end) for ``ids``, which are unique and
-    sorted; missing values where a client has no known customer row. ``customers`` is the
-    table as of ``latest`` (not before ``p``'s end), sorted by id; None without one.
+def _attributes(customers: pd.DataFrame, at: np.ndarray) -> pd.DataFrame:
+    """The columns of ``customers`` (a customers table as of a period's end) but its ids, at
+    rows ``at``; missing values where ``at`` is -1 (a client with no known customer row).
 
     Joined here rather than in the engine: converting the text attributes of every client for
     each period took about as long as computing the features (~1.5 s at 1 M clients).
     """
-    if customers is None:
-        return pd.DataFrame(index=range(len(ids)))
-    if p.end < latest:
-        customers = ctx.dataset.as_of_frame("customers", customers, p.end)
-    at = positions(ids, pd.Index(customers["customer_id"]))
     names = [c for c in customers.columns if c != "customer_id"]
     if (at >= 0).all():
         # Column by column: dropping the id column first copied the whole table.

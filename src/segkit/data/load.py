@@ -25,6 +25,7 @@ from pathlib import Path
 import duckdb
 import ibis
 import ibis.expr.types as ir
+import numpy as np
 import pandas as pd
 
 from segkit.config import Config
@@ -146,17 +147,25 @@ class Dataset:
     def as_of_frame(self, table: str, frame: pd.DataFrame, cutoff: date) -> pd.DataFrame:
         """:meth:`as_of` applied to ``frame``, rows of ``table`` as of a later cut-off (or all
         of them) already in pandas: a cheaper way to an earlier cut-off's rows."""
-        event, optional, later = _as_of_rule(table)
-        cut = pd.Timestamp(cutoff)
-        if event:
-            keep = (frame[event] < cut) | (frame[event].isna() if optional else False)
-            out = frame[keep.to_numpy()]
+        _, _, later = _as_of_rule(table)
+        kept = self.as_of_kept(table, frame, cutoff)
+        if kept is not None:
+            out = frame[kept]
             out.index = pd.RangeIndex(len(out))  # reset_index() would copy the rows again
         else:
             out = frame.copy()
+        cut = pd.Timestamp(cutoff)
         for name in later & set(out.columns):
             out[name] = out[name].where(out[name] < cut)
         return out
+
+    def as_of_kept(self, table: str, frame: pd.DataFrame, cutoff: date) -> np.ndarray | None:
+        """Which rows of ``frame`` :meth:`as_of_frame` keeps (None: all of them)."""
+        event, optional, _ = _as_of_rule(table)
+        if not event:
+            return None
+        known = frame[event] < pd.Timestamp(cutoff)
+        return (known | frame[event].isna() if optional else known).to_numpy()
 
     def columns(self, table: str) -> list[str]:
         """The columns the data provides for ``table`` (contract columns it lacks are NULL)."""
