@@ -159,9 +159,9 @@ def duckdb_frame(relation: Any, con: Any) -> pd.DataFrame:
     them: pandas' nullable integers and booleans, NaN, NaT or None for NULL. A result with
     several text columns (a customers table) has them converted by Arrow instead, which makes
     one Python string per value of a column whose values repeat (at 1 M customers: 0.7 s ->
-    0.2 s, ~250 MB less);
-    through Arrow, the other columns would take twice as long. Results with other types (time
-    zones, ENUMs, nested values ...), which ``df()`` converts further, go through it.
+    0.2 s, ~250 MB less); through Arrow, the other columns would take twice as long. Results
+    with other types (time zones, ENUMs, nested values ...), which ``df()`` converts further,
+    go through it.
     """
     if any(t.id not in _PLAIN for t in relation.types):
         return relation.df()
