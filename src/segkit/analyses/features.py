@@ -115,9 +115,9 @@ def _features(ctx: PeriodContext, periods: tuple[Period, ...]) -> list[tuple[pd.
             # As of an earlier end: the same clients' rows among the customers known then,
             # renumbered without another match of the ids.
             kept = ctx.dataset.as_of_kept("customers", customers, p.end)
-            row = np.arange(len(customers)) if kept is None else np.cumsum(kept) - 1
-            if kept is not None:
-                row[~kept] = -1
+            row = (
+                np.arange(len(customers)) if kept is None else np.where(kept, kept.cumsum() - 1, -1)
+            )
             then = np.append(row, -1)[in_customers[latest_row[np.flatnonzero(has)]]]
             attributes = _attributes(ctx.dataset.as_of_frame("customers", customers, p.end), then)
         # The customers' columns go before the surveys', as the engine used to join them.

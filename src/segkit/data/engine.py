@@ -26,7 +26,6 @@ import ibis.expr.datatypes as dt
 import ibis.expr.types as ir
 import numpy as np
 import pandas as pd
-import pyarrow.compute as pc
 from ibis.backends import BaseBackend
 
 from segkit.config import EngineName
@@ -128,16 +127,28 @@ _MICROSECONDS = np.dtype("datetime64[us]")
 
 
 def _shared_texts(frame: pd.DataFrame) -> pd.DataFrame:
-    """``frame`` with each text column of few distinct values (region, band ...) holding one
-    string object per value when it has several text columns, as :func:`duckdb_frame` makes
-    them; values and types unchanged."""
+    """``frame`` with each text column whose values repeat (:func:`_repeats`: region, band
+    ...) holding one string object per value when it has several text columns, as
+    :func:`duckdb_frame` makes them; values and types unchanged."""
     texts = frame.select_dtypes(include="object").columns
     for name in texts if len(texts) > 1 else []:
-        codes, uniques = pd.factorize(frame[name].to_numpy(), use_na_sentinel=True)
-        if len(uniques) * 10 <= len(frame):
+        values = frame[name].to_numpy()
+        if _repeats(values[:_SAMPLE].tolist()):
+            codes, uniques = pd.factorize(values, use_na_sentinel=True)
             shared = np.array([*uniques, None], dtype=object)
             frame[name] = shared[codes]  # -1, a missing value, takes the None at the end
     return frame
+
+
+#: Leading values of a text column looked at by :func:`_repeats`.
+_SAMPLE = 1_000
+
+
+def _repeats(sample: list[Any]) -> bool:
+    """Whether a text column's leading values (missing ones included) repeat, so that one
+    string object per value is worth making; a column of distinct values (an id) is not worth
+    hashing (~0.2 s per 1 M)."""
+    return 2 * len(set(sample)) <= len(sample)
 
 
 #: DuckDB types whose NumPy arrays ``df()`` takes as they are (tested against it).
@@ -180,11 +191,9 @@ def duckdb_frame(relation: Any, con: Any) -> pd.DataFrame:
 
 
 def _text_values(column: Any) -> np.ndarray:
-    """An Arrow text column as an object array, None for NULL (as ``df()`` has it). Values
-    repeated in its first 1,000 rows are made one string object each; a column of distinct
-    values (an id) is not, as hashing them cost ~0.2 s per 1 M and shared nothing."""
-    sample = column.slice(0, 1_000)
-    repeats = pc.count_distinct(sample, mode="all").as_py() * 2 <= len(sample)
+    """An Arrow text column as an object array, None for NULL (as ``df()`` has it), with one
+    string object per value when its values repeat (:func:`_repeats`)."""
+    repeats = _repeats(column.slice(0, _SAMPLE).to_pylist())
     return column.to_pandas(deduplicate_objects=repeats).to_numpy()
 
 
