@@ -210,27 +210,27 @@ def check_repeated_rows(con: duckdb.DuckDBPyConnection, path: Path, columns: lis
     Without an order id two equal rows may be two real purchases, so they are kept.
     """
     cols = ", ".join(f'"{c}"' for c in columns)
+    # Counted first, without the rows' lines: listing the lines of every group took ~2.2 s and
+    # ~1 GB at 10 M rows (counting ~0.9 s), for the usual answer "none".
+    groups = f"SELECT count(*) AS n FROM _typed GROUP BY {cols} HAVING count(*) > 1"
+    n_bad = scalar(con, f"SELECT coalesce(sum(n), 0) FROM ({groups})")
+    if not n_bad:
+        return
     dupes = con.execute(
         f"SELECT list(_line ORDER BY _line), any_value(order_id) FROM _typed GROUP BY {cols} "
         f"HAVING count(*) > 1 ORDER BY min(_line) LIMIT {EXAMPLES}"
     ).fetchall()
-    if dupes:
-        n_bad = scalar(
-            con,
-            f"SELECT sum(n) FROM (SELECT count(*) AS n FROM _typed GROUP BY {cols} "
-            "HAVING count(*) > 1)",
-        )
-        raise DataError(
-            "has rows repeated in full, order id included",
-            path=path,
-            column="order_id",
-            rows=[ln for d in dupes for ln in d[0]][:8],
-            examples=[d[1] for d in dupes],
-            n_bad=n_bad,
-            hint="the export probably holds some rows twice: export it again; if they are "
-            "really separate purchase lines, merge them (summing amount and quantity) or "
-            "tell them apart (a line number or product column)",
-        )
+    raise DataError(
+        "has rows repeated in full, order id included",
+        path=path,
+        column="order_id",
+        rows=[ln for d in dupes for ln in d[0]][:8],
+        examples=[d[1] for d in dupes],
+        n_bad=n_bad,
+        hint="the export probably holds some rows twice: export it again; if they are "
+        "really separate purchase lines, merge them (summing amount and quantity) or "
+        "tell them apart (a line number or product column)",
+    )
 
 
 #: Dates of one row that must not come before another date of the row: (later, earlier).
