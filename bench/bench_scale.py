@@ -70,7 +70,7 @@ class Size:
         return f"{self.rows / 1e6:g} M / {self.clients / 1e6:g} M"
 
 
-GB = 1024**3
+GIB = 1024**3
 
 
 @dataclass
@@ -205,7 +205,7 @@ def run_one(folder: Path, engine: str, args: argparse.Namespace) -> dict[str, An
             text=True,
             start_new_session=True,  # its own process group, with Spark's JVM
         )
-        stopped, peak = watch(proc, args.max_memory * GB, args.timeout)
+        stopped, peak = watch(proc, args.max_memory * GIB, args.timeout)
         out.seek(0)
         err.seek(0)
         result: dict[str, Any] = {"watched_peak": peak}
@@ -248,7 +248,7 @@ def watch(proc: subprocess.Popen[str], cap: float, timeout: float) -> tuple[str 
         peak = max(peak, rss)
         why = None
         if rss > cap:
-            why = f"stopped at {rss / GB:.1f} GB resident (cap {cap / GB:g} GB)"
+            why = f"stopped at {rss / GIB:.1f} GiB resident (cap {cap / GIB:g} GiB)"
         elif time.monotonic() > deadline:
             why = f"stopped after {timeout:.0f} s"
         if why:
@@ -266,16 +266,16 @@ def _seconds(result: dict[str, Any], key: str) -> str:
     return "failed" if f"{step}_error" in result or "error" in result else "n/a"
 
 
-def _gb(value: float | None) -> str:
-    return "n/a" if value is None else f"{value / GB:.2f}"
+def _gib(value: float | None) -> str:
+    return "n/a" if value is None else f"{value / GIB:.2f}"
 
 
 def table(results: list[tuple[Size, str, dict[str, Any]]]) -> str:
     """Markdown: one row per (size, engine), then seconds per section, then the errors."""
     head = (
         "| rows | clients | engine | load (s) | summary (s) | summary CPU (s) | "
-        "segmentation (s) | segmentation CPU (s) | peak Python (GB) | peak JVM (GB) | "
-        "peak total (GB) | peak after load (GB) | load average |\n"
+        "segmentation (s) | segmentation CPU (s) | peak Python (GiB) | peak JVM (GiB) | "
+        "peak total (GiB) | peak after load (GiB) | load average |\n"
         "|---:|---:|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---|"
     )
     lines = [head]
@@ -289,7 +289,8 @@ def table(results: list[tuple[Size, str, dict[str, Any]]]) -> str:
             f"| {size.rows:,} | {size.clients:,} | {engine} | {_seconds(r, 'load')} | "
             f"{_seconds(r, 'summary')} | {_seconds(r, 'summary_cpu')} | "
             f"{_seconds(r, 'segmentation')} | {_seconds(r, 'segmentation_cpu')} | "
-            f"{_gb(r.get('ru_maxrss'))} | {_gb(jvm)} | {_gb(total)} | {_gb(after)} | {loadavg} |"
+            f"{_gib(r.get('ru_maxrss'))} | {_gib(jvm)} | {_gib(total)} | {_gib(after)} | "
+            f"{loadavg} |"
         )
     runs = [(size, engine, r) for size, engine, r in results if "sections" in r]
     if runs:
@@ -319,7 +320,7 @@ def machine() -> str:
         ),
         platform.processor(),
     )
-    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GB
+    memory = os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / GIB
     return f"{os.cpu_count()} cores ({model}), {memory:.0f} GiB, Python {platform.python_version()}"
 
 
@@ -352,7 +353,7 @@ def main() -> None:
         "--max-memory",
         type=float,
         default=16,
-        help="GB of resident memory (the run's processes together) at which a run is stopped",
+        help="GiB of resident memory (the run's processes together) at which a run is stopped",
     )
     parser.add_argument("--worker", help=argparse.SUPPRESS)
     args = parser.parse_args()

@@ -33,7 +33,7 @@ SEGMENTATIONS = ("rfm", "abc_xyz", "quadrants", "tiers", "scorecard", "migration
 
 
 def bench(folder: Path, period: Period, repeat: int) -> tuple[dict[str, float], float, float]:
-    """Best-of-``repeat`` seconds per segmentation section, load seconds, peak RSS in GB."""
+    """Best-of-``repeat`` seconds per segmentation section, load seconds, peak RSS in GiB."""
     started = time.perf_counter()
     dataset = open_data(folder)
     load = time.perf_counter() - started
@@ -45,8 +45,8 @@ def bench(folder: Path, period: Period, repeat: int) -> tuple[dict[str, float], 
             if s.error:
                 raise SystemExit(f"{s.name} failed: {s.error}")
             best[s.name] = min(best.get(s.name, np.inf), s.seconds)
-    peak_gb = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2
-    return best, load, peak_gb
+    peak_gib = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024**2  # KiB -> GiB
+    return best, load, peak_gib
 
 
 class _Only(PluginManager):
@@ -84,7 +84,10 @@ def main() -> None:
     for name, s in seconds.items():
         print(f"| {name} | {s:.2f} |")
     print(f"| **total** | **{sum(seconds.values()):.2f}** |")
-    print(f"\nPeak resident memory of the process (loading included): {peak:.2f} GB")
+    print(
+        f"\nPeak resident memory of the process (loading included): {peak:.2f} GiB "
+        f"({peak * 1024**3 / 1e9:.2f} GB)"
+    )
 
 
 if __name__ == "__main__":
