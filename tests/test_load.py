@@ -285,3 +285,18 @@ def test_as_of_frame_applies_the_as_of_rule_in_pandas(small_demo: Path, cutoff: 
             obj=table,
         )
         assert len(got) < len(later) or table == "customers"  # the cut-off cuts something
+
+
+def test_loaded_tables_are_stored_compressed(small_demo: Path) -> None:
+    # Compressed in memory as in a database file (checkpointed after loading): without the
+    # checkpoint, every segment of an in-memory table is 'Uncompressed'.
+    ds = load_dataset(small_demo, Config())
+    assert ds.con is not None
+    rows = ds.con.execute(
+        "SELECT column_name, list(DISTINCT compression) FROM pragma_storage_info('transactions') "
+        "WHERE segment_type <> 'VALIDITY' GROUP BY column_name"
+    ).fetchall()
+    methods = dict(rows)
+    assert {"customer_id", "date", "amount"} <= set(methods)
+    for column in ("customer_id", "date", "amount"):
+        assert "Uncompressed" not in methods[column], (column, methods[column])
