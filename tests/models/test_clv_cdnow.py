@@ -17,7 +17,7 @@ import pandas as pd
 import pytest
 from scipy.integrate import quad
 
-from segkit.models import BetaGeo, GammaGamma, ParetoNBD
+from segkit.models import BetaGeo, GammaGamma, ParetoNBD, _base
 
 CDNOW = Path(__file__).parents[1] / "data" / "cdnow_customers_summary_with_transactions.csv"
 
@@ -175,3 +175,21 @@ def test_gamma_gamma_expected_spend_is_the_papers_weighted_mean(cdnow: pd.DataFr
     weight = p * x / (p * x + q - 1)
     expected = (1 - weight) * p * v / (q - 1) + weight * zbar
     np.testing.assert_allclose(model.conditional_expected_spend(x, zbar), expected)
+
+
+@pytest.mark.parametrize("name", ["bgnbd", "pnbd"])
+def test_horizon_grid_is_each_customer_at_each_horizon(
+    name: str, request: pytest.FixtureRequest, cdnow: pd.DataFrame, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = request.getfixturevalue(name)
+    # Slices of 97 distinct rows: the last one ends part-way through the customers.
+    monkeypatch.setattr(_base, "_GRID_ROWS", 97)
+    horizons = np.array([0.0, 4.35, 13.0, 39.0, 52.0])
+    x, t_x, big_t = cdnow["x"], cdnow["t_x"], cdnow["T"]
+    grid = model.conditional_expected_purchases_grid(horizons, x, t_x, big_t)
+    assert grid.shape == (len(cdnow), len(horizons))
+    for j, t in enumerate(horizons):
+        np.testing.assert_array_equal(
+            grid[:, j], model.conditional_expected_purchases(t, x, t_x, big_t)
+        )
+    assert (grid[:, 0] == 0).all() and (np.diff(grid, axis=1) > 0).all()

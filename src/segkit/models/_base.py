@@ -24,6 +24,8 @@ ArrayLike = npt.ArrayLike
 
 # Largest number of distinct (column 1, column 2, ...) combinations that still fits one int64 key.
 _MAX_KEY = 2**62
+#: Distinct customer rows evaluated at once by the horizon grid (x the horizons: its rows).
+_GRID_ROWS = 65_536
 
 
 class NotFittedError(RuntimeError):
@@ -390,6 +392,36 @@ class TransactionFitter(Fitter):
         data, inverse = compress((x, t_x, big_t, horizon))
         with np.errstate(divide="ignore", invalid="ignore"):
             return self._conditional_expectation(theta, data)[inverse]
+
+    def conditional_expected_purchases_grid(
+        self, t: ArrayLike, frequency: ArrayLike, recency: ArrayLike, T: ArrayLike
+    ) -> Array:
+        """:meth:`conditional_expected_purchases` of every customer for every horizon in ``t``:
+        shape (customers, horizons).
+
+        Evaluated once per distinct (frequency, recency, T) and horizon, in slices of the
+        distinct rows, without making the customers x horizons rows and grouping them again
+        (at 825,000 customers and 36 months: 11 s and 3 GiB that way).
+        """
+        theta = self._theta()
+        horizon = as_float_array(t, "t")
+        if np.any(horizon < 0):
+            raise ValueError("t (the prediction horizon) must be >= 0.")
+        clients, inverse = compress(check_rfm(frequency, recency, T))
+        n, steps = clients.n_rows, len(horizon)
+        out = np.empty((n, steps))
+        every_step = np.arange(steps)
+        for start in range(0, n, _GRID_ROWS):
+            rows = slice(start, min(start + _GRID_ROWS, n))
+            size = rows.stop - rows.start
+            grid = Compressed(
+                (*clients.values, horizon),
+                (*(np.repeat(c[rows], steps) for c in clients.codes), np.tile(every_step, size)),
+                np.ones(size * steps),
+            )
+            with np.errstate(divide="ignore", invalid="ignore"):
+                out[rows] = self._conditional_expectation(theta, grid).reshape(size, steps)
+        return out[inverse]
 
     def expected_purchases(self, t: ArrayLike) -> Array:
         """Expected number of repeat purchases in (0, t] of a customer just acquired."""

@@ -51,16 +51,8 @@ def cumulative_purchases(
 ) -> Array:
     """``E[X(k months)]`` for k = 1 .. ``months``, shape (customers, months); the model's time
     unit is ``unit_days`` days (7 for weeks)."""
-    x = np.asarray(frequency, float)
-    n = len(x)
     steps = np.arange(1, months + 1) * MONTH_DAYS / unit_days
-    expected = model.conditional_expected_purchases(
-        np.tile(steps, n),
-        np.repeat(x, months),
-        np.repeat(np.asarray(recency, float), months),
-        np.repeat(np.asarray(T, float), months),
-    )
-    return expected.reshape(n, months)
+    return model.conditional_expected_purchases_grid(steps, frequency, recency, T)
 
 
 def discounted_purchases(cumulative: Array, annual_rate: float) -> Array:
