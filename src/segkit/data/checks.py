@@ -211,7 +211,7 @@ def check_repeated_rows(con: duckdb.DuckDBPyConnection, path: Path, columns: lis
     """
     cols = ", ".join(f'"{c}"' for c in columns)
     # Counted first, without the rows' lines: listing the lines of every group took ~2.2 s and
-    # ~1 GB at 10 M rows (counting ~0.9 s), for the usual answer "none".
+    # ~1.4 GiB at 10 M rows (counting ~0.9 s), for the usual answer "none".
     groups = f"SELECT count(*) AS n FROM _typed GROUP BY {cols} HAVING count(*) > 1"
     n_bad = scalar(con, f"SELECT coalesce(sum(n), 0) FROM ({groups})")
     if not n_bad:
